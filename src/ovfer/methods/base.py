@@ -23,6 +23,7 @@ from typing import Any, Callable, ClassVar, Literal, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from ovfer.backbones.clip import BackboneConfig, ClipBackbone
 from ovfer.config import from_dict, override, to_dict
 from ovfer.registry import Registry
 
@@ -82,7 +83,8 @@ class Method(nn.Module):
         """Set the K class names in label order (label id = position)."""
         self.classnames = tuple(names)
 
-    def forward(self, video: Tensor) -> MethodOutput:  # video: (B, T, 3, H, W) in [0, 1]
+    def forward(self, video: Tensor, ids: Sequence[str] | None = None) -> MethodOutput:
+        """Score videos (B, T, 3, H, W) with pixels in [0, 1]; ``ids`` lets a method cache per video."""
         raise NotImplementedError
 
     def training_step(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
@@ -182,3 +184,33 @@ def _import_all() -> None:
 
 def replace_config(cfg: MethodConfig, **changes: Any) -> MethodConfig:
     return dataclasses.replace(cfg, **changes)
+
+
+@dataclass
+class ClipMethodConfig(MethodConfig):
+    """A method over the shared CLIP backbone."""
+
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    """Which CLIP and which weights (SPEC §3); ViT-B/32 OpenAI by default, as HESP."""
+
+
+class ClipMethod(Method):
+    """Base for methods on ``ClipBackbone``: builds it (or takes a shared one) and sizes data."""
+
+    config_cls: ClassVar[type[MethodConfig]] = ClipMethodConfig
+
+    def __init__(self, cfg: ClipMethodConfig, backbone: ClipBackbone | None = None) -> None:
+        super().__init__(cfg)
+        self.backbone = backbone if backbone is not None else ClipBackbone(cfg.backbone)
+
+    @property
+    def image_size(self) -> int:
+        return self.backbone.image_size
+
+    @property
+    def data_preset(self) -> DataPreset:
+        return DataPreset(num_frames=self.cfg.num_frames, image_size=self.image_size)
+
+    def backbone_spec(self) -> dict[str, Any]:
+        """What a checkpoint needs to rebuild the (frozen) backbone."""
+        return {"arch": self.backbone.arch, "pretrained": self.backbone.cfg.pretrained}

@@ -227,6 +227,7 @@ def open_set_report(
         "war": closed["war"],
         "uar": closed["uar"],
         "macro_f1": closed["macro_f1"],
+        "ovr_auc": closed.get("ovr_auc"),
         "per_class_recall": closed["per_class_recall"],
         "confusion": closed["confusion"],
         "num_known": int(s_k.size),

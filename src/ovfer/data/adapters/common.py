@@ -116,6 +116,13 @@ def label_from_index(idx: int, order: Sequence[str], path: Path, line: int, base
     return order[pos]
 
 
+def source_line(rec: VideoRecord) -> int | None:
+    """The annotation line a record came from (adapters store ``source`` = ``file:line`` in meta)."""
+    src = dict(rec.meta).get("source", "")
+    tail = src.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
 def wrap_label_error(path: Path, line: int, err: LabelError) -> AnnotationError:
     """Turn a LabelError from ``labels`` into an AnnotationError with file and line."""
     return AnnotationError(path, line, str(err))
@@ -235,3 +242,49 @@ def check_videos(
             source, len(missing), len(records), ", ".join(missing[:3]),
         )
     return RecordList(kept, missing)
+
+
+# --------------------------------------------------------------------------- list format
+
+
+def read_list_file(
+    path: str | Path,
+    order: Sequence[str],
+    *,
+    dataset: str,
+    split: str,
+    fold: int | None,
+    video_root: str | Path | None,
+    id_parts: int = 1,
+) -> list[tuple[VideoRecord, Path | None]]:
+    """Parse the common list format ``<frame dir or video> <num_frames> <label>`` (SPEC §2.2).
+
+    Columns are whitespace separated; the label is a 0-based index into ``order`` (a
+    source order from ``labels.source_order``). A two-column variant ``<path> <label>``
+    is accepted too. Paths cannot contain spaces (no source writes such paths). The record
+    id is the last ``id_parts`` path components without a video extension.
+    """
+    p = require_file(path, "list file")
+    out: list[tuple[VideoRecord, Path | None]] = []
+    for line_no, line in iter_lines(p):
+        cols = line.split()
+        if len(cols) == 3:
+            raw, n_raw, lab_raw = cols
+            n: int | None = parse_int(n_raw, p, line_no, "frame count")
+        elif len(cols) == 2:
+            raw, lab_raw = cols
+            n = None
+        else:
+            raise AnnotationError(p, line_no, f"expected '<path> <num_frames> <label>' (3 columns), got {len(cols)}")
+        name = label_from_index(parse_int(lab_raw, p, line_no), order, p, line_no, base=0)
+        clean = raw.strip().replace("\\", "/").rstrip("/")
+        parts = list(Path(clean).parts[-id_parts:])
+        if parts and Path(parts[-1]).suffix.lower() in VIDEO_EXTS:
+            parts[-1] = Path(parts[-1]).stem
+        resolved = resolve_list_path(clean, video_root, base=p.parent)
+        rec = VideoRecord(
+            video=clean, label=(name,), dataset=dataset, split=split, id="/".join(parts),  # type: ignore[arg-type]
+            fold=fold, num_frames=n, meta=(("source", f"{p}:{line_no}"),),
+        )
+        out.append((rec, resolved))
+    return out

@@ -1,0 +1,230 @@
+"""On-disk cache of uint8 face clips (SPEC §2.5).
+
+Layout: ``root/<key[:2]>/<key>.npy`` (a plain ``.npy`` array ``(T, H, W, 3)``, loaded with
+``np.load(mmap_mode="r")`` so a loader that samples 16 frames reads 16 frames) plus
+``<key>.json``, the sidecar with the array's shape, dtype, file size, CRC-32 and the
+caller's metadata (for preprocessed clips: boxes, landmarks, scores, frames without a
+face, settings; SPEC §2.3 step 4).
+
+Writes are atomic: each file is written to a temporary name in the same folder, flushed,
+fsync'ed and renamed, array first and sidecar last, so the sidecar is the commit marker
+and no half-written file ever sits under a final name. A damaged entry (missing or
+unparsable sidecar, wrong file size, a header that disagrees with the sidecar, or with
+``verify="checksum"`` a CRC mismatch) makes :meth:`ClipCache.get` log a warning, delete
+the entry and return ``None``, so the caller rebuilds it.
+
+Entries without a clip (:meth:`ClipCache.put_meta`) record outcomes such as "no face in
+this video", so a resumed preprocessing run skips those videos too.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+import zlib
+from pathlib import Path
+from typing import Any, Literal, Mapping, Union
+
+import numpy as np
+
+from ovfer.data.video import list_frame_files
+
+log = logging.getLogger(__name__)
+
+PathLike = Union[str, os.PathLike]
+FORMAT_VERSION = 1
+_TMP_PREFIX = ".tmp-"
+
+
+def source_fingerprint(source: PathLike) -> dict[str, Any]:
+    """Absolute path plus size/mtime of a video file, or of every frame image of a folder,
+    so an edited source gets a new cache key."""
+    p = Path(source).resolve()
+    if p.is_dir():
+        files = list_frame_files(p)
+        stats = [f.stat() for f in files]
+        return {"path": str(p), "files": len(files), "size": sum(s.st_size for s in stats),
+                "mtime_ns": max((s.st_mtime_ns for s in stats), default=0)}
+    st = p.stat()
+    return {"path": str(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _crc32(arr: np.ndarray) -> int:
+    return zlib.crc32(memoryview(np.ascontiguousarray(arr)).cast("B")) & 0xFFFFFFFF
+
+
+def _write_atomic(path: Path, write: Any) -> None:
+    """Write through ``write(fileobj)`` to a temp file, fsync, then rename onto ``path``."""
+    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=path.suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:  # some filesystems refuse to fsync a directory
+        pass
+
+
+class ClipCache:
+    """Face clips keyed by (source fingerprint, pipeline settings); see the module docstring.
+
+    ``verify="size"`` (default) checks sidecar, file size and ``.npy`` header on every
+    :meth:`get` (microseconds, keeps loading lazy); ``"checksum"`` also verifies the CRC-32
+    of the whole array, which reads all of it.
+    """
+
+    def __init__(self, root: PathLike, verify: Literal["size", "checksum"] = "size") -> None:
+        if verify not in ("size", "checksum"):
+            raise ValueError(f"verify must be 'size' or 'checksum', got {verify!r}")
+        self.root = Path(root)
+        self.verify = verify
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    # ------------------------------------------------------------------ keys and paths
+    @staticmethod
+    def key_for(source: PathLike, settings: Mapping[str, Any]) -> str:
+        """Key of ``source`` processed with ``settings`` (anything that changes the output,
+        output size included). Raises ``FileNotFoundError`` if the source is missing."""
+        payload = {"source": source_fingerprint(source), "settings": dict(settings)}
+        blob = json.dumps(payload, sort_keys=True, default=str).encode("utf-8")
+        return hashlib.sha256(blob).hexdigest()[:32]
+
+    def _paths(self, key: str) -> tuple[Path, Path]:
+        if len(key) < 3 or not all(c.isalnum() or c in "-_" for c in key):
+            raise ValueError(f"invalid cache key {key!r}")
+        folder = self.root / key[:2]
+        return folder / f"{key}.npy", folder / f"{key}.json"
+
+    def clip_path(self, key: str) -> Path:
+        return self._paths(key)[0]
+
+    # ------------------------------------------------------------------ reading
+    def _sidecar(self, key: str) -> dict[str, Any] | None:
+        _, js = self._paths(key)
+        try:
+            with js.open("r", encoding="utf-8") as fh:
+                side = json.load(fh)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as e:
+            self._discard(key, f"unreadable sidecar ({e})")
+            return None
+        if not isinstance(side, dict) or side.get("format") != FORMAT_VERSION or "kind" not in side:
+            self._discard(key, "sidecar has an unknown layout")
+            return None
+        return side
+
+    def meta(self, key: str) -> dict[str, Any] | None:
+        """The metadata stored with ``key`` (also for clip-less entries), or ``None``."""
+        side = self._sidecar(key)
+        return None if side is None else side.get("meta", {})
+
+    def has(self, key: str, deep: bool = False) -> bool:
+        """True if a valid clip is stored (``deep`` adds the checksum test)."""
+        side = self._sidecar(key)
+        if side is None or side["kind"] != "clip":
+            return False
+        return self._load(key, side, "checksum" if deep else self.verify) is not None
+
+    def get(self, key: str) -> np.ndarray | None:
+        """The clip as a read-only memory map ``(T, H, W, 3)``, or ``None`` if absent or
+        damaged (damaged entries are logged and deleted so the caller rebuilds them)."""
+        side = self._sidecar(key)
+        if side is None or side["kind"] != "clip":
+            return None
+        return self._load(key, side, self.verify)
+
+    def _load(self, key: str, side: dict[str, Any], verify: str) -> np.ndarray | None:
+        npy, _ = self._paths(key)
+        try:
+            size = npy.stat().st_size
+        except FileNotFoundError:
+            self._discard(key, "clip file missing")
+            return None
+        if size != side.get("file_size"):
+            self._discard(key, f"clip file has {size} bytes, sidecar says {side.get('file_size')}")
+            return None
+        try:
+            arr = np.load(npy, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as e:
+            self._discard(key, f"unreadable clip file ({e})")
+            return None
+        if list(arr.shape) != side.get("shape") or str(arr.dtype) != side.get("dtype"):
+            self._discard(key, f"clip header {arr.shape}/{arr.dtype} disagrees with the sidecar")
+            return None
+        if verify == "checksum" and _crc32(arr) != side.get("crc32"):
+            del arr
+            self._discard(key, "checksum mismatch")
+            return None
+        return arr
+
+    # ------------------------------------------------------------------ writing
+    def put(self, key: str, clip: np.ndarray, meta: Mapping[str, Any] | None = None) -> Path:
+        """Store ``clip`` (uint8, e.g. ``(T, H, W, 3)``) and ``meta`` (JSON-serialisable)
+        atomically; returns the clip path."""
+        arr = np.ascontiguousarray(clip)
+        if arr.dtype != np.uint8:
+            raise ValueError(f"clips are stored as uint8, got {arr.dtype}")
+        npy, js = self._paths(key)
+        npy.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(npy, lambda fh: np.lib.format.write_array(fh, arr, allow_pickle=False))
+        side = {"format": FORMAT_VERSION, "kind": "clip", "key": key, "shape": list(arr.shape),
+                "dtype": str(arr.dtype), "file_size": npy.stat().st_size, "crc32": _crc32(arr),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "meta": dict(meta or {})}
+        self._write_sidecar(js, side)
+        return npy
+
+    def put_meta(self, key: str, meta: Mapping[str, Any]) -> None:
+        """Store an entry without a clip (e.g. "no face found"); ``has`` stays False."""
+        npy, js = self._paths(key)
+        js.parent.mkdir(parents=True, exist_ok=True)
+        npy.unlink(missing_ok=True)
+        side = {"format": FORMAT_VERSION, "kind": "meta", "key": key,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "meta": dict(meta)}
+        self._write_sidecar(js, side)
+
+    @staticmethod
+    def _write_sidecar(js: Path, side: dict[str, Any]) -> None:
+        data = json.dumps(side, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        _write_atomic(js, lambda fh: fh.write(data))
+
+    def delete(self, key: str) -> None:
+        npy, js = self._paths(key)
+        js.unlink(missing_ok=True)  # sidecar first: the entry stops being valid at once
+        npy.unlink(missing_ok=True)
+
+    def _discard(self, key: str, reason: str) -> None:
+        log.warning("clip cache %s: entry %s is damaged (%s); it will be rebuilt", self.root, key, reason)
+        self.delete(key)
+
+    def keys(self) -> list[str]:
+        """Keys of all entries (clips and clip-less), in no particular order."""
+        return [p.stem for p in self.root.glob("??/*.json") if not p.name.startswith(_TMP_PREFIX)]
+
+    def remove_stale_temp(self, older_than_s: float = 3600.0) -> int:
+        """Delete temp files left by killed writers (only old ones: others may be live)."""
+        now, n = time.time(), 0
+        for p in self.root.glob(f"??/{_TMP_PREFIX}*"):
+            try:
+                if now - p.stat().st_mtime > older_than_s:
+                    p.unlink()
+                    n += 1
+            except FileNotFoundError:
+                pass
+        return n
