@@ -36,11 +36,16 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
     if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
+        set_deterministic()
     log.debug("seeded python/numpy/torch with %d (deterministic=%s)", seed, deterministic)
+
+
+def set_deterministic() -> None:
+    """Deterministic kernels where torch has them (warn-only elsewhere), no cuDNN autotuning."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
 
 
 def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
