@@ -18,8 +18,9 @@ clip of background frames would teach a FER model nothing, and padding with reus
 over long stretches would crop background under a stale box.
 
 **Memory.** Frames are kept at detection resolution (longest side <= ``detect_max_side``)
-for the whole video; when the source is larger, it is decoded a second time to warp from
-full-resolution frames. Use ``max_frames`` for very long inputs.
+for the whole video. Larger sources also keep their full-resolution frames for alignment
+up to 512 MiB per video and are decoded a second time beyond that. Use ``max_frames``
+for very long inputs.
 """
 from __future__ import annotations
 
@@ -43,6 +44,9 @@ log = logging.getLogger(__name__)
 
 PathLike = Union[str, os.PathLike]
 Status = Literal["done", "skipped", "no_face", "failed"]
+#: Full-resolution frames are kept for alignment up to this many bytes per video; beyond
+#: it the video is decoded a second time instead.
+_FULL_FRAME_BUDGET = 512 * 2**20
 
 
 @dataclass
@@ -165,7 +169,8 @@ def extract_face_clip(source: PathLike, cfg: PreprocessConfig, detector: FaceDet
 
     detector = detector if detector is not None else create_detector(cfg.detector, **cfg.detector_kwargs)
     small: list[np.ndarray] = []
-    scale, full_size = 1.0, (0, 0)
+    full: list[np.ndarray] | None = []  # full-res frames while they fit the memory budget
+    scale, full_size, used = 1.0, (0, 0), 0
     for frame in iter_frames(source, cfg.max_frames):
         if not small:
             full_size = frame.shape[:2]
@@ -173,8 +178,13 @@ def extract_face_clip(source: PathLike, cfg: PreprocessConfig, detector: FaceDet
         if frame.shape[:2] != full_size:
             raise VideoReadError(source, f"frame size changes from {full_size} to {frame.shape[:2]}")
         if scale < 1.0:
+            if full is not None:
+                used += frame.nbytes
+                full = full + [frame] if used <= _FULL_FRAME_BUDGET else None
+            # bilinear is 4x cheaper than area averaging and alias-free enough above 0.5x
+            interp = cv2.INTER_LINEAR if scale >= 0.5 else cv2.INTER_AREA
             frame = cv2.resize(frame, (round(full_size[1] * scale), round(full_size[0] * scale)),
-                               interpolation=cv2.INTER_AREA)
+                               interpolation=interp)
         small.append(frame)
     if hasattr(detector, "min_face_size"):  # let the detector skip scales it cannot need
         try:
@@ -191,7 +201,10 @@ def extract_face_clip(source: PathLike, cfg: PreprocessConfig, detector: FaceDet
     }
     if keep.size == 0:
         return FaceClip(None, meta)
-    frames = small if scale == 1.0 else iter_frames(source, cfg.max_frames)
+    if scale == 1.0:
+        frames: Any = small
+    else:  # second decode only when the full-res frames did not fit in memory
+        frames = full if full is not None else iter_frames(source, cfg.max_frames)
     wanted = set(keep.tolist())
     clip, mats = [], []
     for i, frame in enumerate(frames):

@@ -21,19 +21,13 @@ log = logging.getLogger(__name__)
 Precision = Literal["fp32", "bf16", "fp16"]
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 
-_warned: set[tuple[str, str]] = set()
-
-
 def resolve_precision(precision: Precision, device_type: str) -> Precision:
     """The precision actually used on ``device_type`` ("cpu" or "cuda"); fp16 on CPU -> fp32."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision '{precision}' is not one of {list(PRECISIONS)}")
     if precision == "fp16" and device_type != "cuda":
-        key = (precision, device_type)
-        if key not in _warned:
-            _warned.add(key)
-            log.warning("precision fp16 needs CUDA; running in fp32 on %s (use bf16 for CPU autocast)",
-                        device_type)
+        log.warning("precision fp16 needs CUDA; running in fp32 on %s (use bf16 for CPU autocast)",
+                    device_type)
         return "fp32"
     return precision
 

@@ -142,9 +142,10 @@ def _torch_load(path: Path, map_location: Any) -> Any:
     except pickle.UnpicklingError as e:
         if "Weights only load failed" in str(e):
             raise CheckpointError(
-                f"refusing to load {path}: it contains pickled Python objects{_unsafe_detail(e)} "
-                "that could run arbitrary code; ovfer loads checkpoints with weights_only=True "
-                "only. Re-export it from trusted code as tensors and plain containers.") from None
+                f"refusing to load {path}: unsafe file, it contains pickled Python objects"
+                f"{_unsafe_detail(e)} that could run arbitrary code; ovfer loads checkpoints with "
+                "weights_only=True only. Re-export it from trusted code as tensors and plain "
+                "containers.") from None
         raise CheckpointError(f"checkpoint {path} is corrupt or not a torch file ({e})") from None
     except Exception as e:  # noqa: BLE001 - zip/EOF/OS errors all mean "unreadable file"
         size = path.stat().st_size

@@ -17,7 +17,6 @@ import json
 import logging
 import math
 import sys
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, Sequence
@@ -134,9 +133,10 @@ def move_to_device(obj: Any, device: torch.device) -> Any:
         return obj.to(device, non_blocking=device.type == "cuda")
     if isinstance(obj, Mapping):
         return {k: move_to_device(v, device) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)) and not isinstance(obj, str):
-        moved = [move_to_device(v, device) for v in obj]
-        return type(obj)(moved) if isinstance(obj, list) or type(obj) is tuple else moved
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # namedtuple
+        return type(obj)(*(move_to_device(v, device) for v in obj))
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(move_to_device(v, device) for v in obj)
     return obj
 
 
@@ -150,12 +150,20 @@ def arch_name(method: nn.Module) -> str | None:
     return None
 
 
+def _add(acc: dict[str, torch.Tensor], values: Mapping[str, torch.Tensor]) -> None:
+    for k, v in values.items():
+        acc[k] = acc[k] + v if k in acc else v
+
+
 def _batch_ids(batch: Any, limit: int = 32) -> list[Any]:
     ids = batch.get("id") if isinstance(batch, Mapping) else None
     if ids is None:
         return []
-    ids = ids.tolist() if isinstance(ids, torch.Tensor) else list(ids) if isinstance(ids, (list, tuple)) else [ids]
-    return ids[:limit]
+    if isinstance(ids, torch.Tensor):
+        ids = ids.reshape(-1).tolist()
+    elif not isinstance(ids, (list, tuple)):
+        ids = [ids]
+    return list(ids)[:limit]
 
 
 class Trainer:
@@ -183,7 +191,7 @@ class Trainer:
         self.extra: dict[str, Any] = {}  # stored in every checkpoint (e.g. a calibrated threshold)
         self.nonfinite_skipped = 0
         self.logger: MetricLogger | None = None
-        self._log_sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), dtype=torch.float64))
+        self._log_sums: dict[str, torch.Tensor] = {}
         self._log_count = 0
 
     def _steps_per_epoch(self) -> int:
@@ -287,28 +295,37 @@ class Trainer:
         return gens
 
     def _train_epoch(self, epoch: int) -> dict[str, float]:
-        accum, sums, count = self.cfg.accumulation, defaultdict(float), 0
+        """Micro-batches in windows of ``accumulation``; the last, shorter window still steps."""
+        accum = self.cfg.accumulation
         try:
             n: int | None = len(self.loader)
         except TypeError:
             n = None
+        epoch_sums: dict[str, torch.Tensor] = {}
+        epoch_count = 0
+        win_sums: dict[str, torch.Tensor] = {}
+        win_count = pos = 0
         self.method.zero_grad(set_to_none=True)
-        pos, has_grad = 0, False
+        self._log_sums.clear()
+        self._log_count = 0
         for i, batch in enumerate(self._progress(epoch)):
             window = accum if n is None else min(accum, n - (i // accum) * accum)
             closes = pos == window - 1
             losses = self._micro_step(batch, epoch, i, window, sync=closes)
             if losses is not None:
-                has_grad, count = True, count + 1
-                for k, v in losses.items():
-                    sums[k] = sums[k] + v
+                win_count += 1
+                _add(win_sums, losses)
             pos += 1
             if closes:
-                self._optimizer_step(has_grad, losses or {})
-                pos, has_grad = 0, False
+                _add(epoch_sums, win_sums)
+                epoch_count += win_count
+                self._optimizer_step(win_count > 0, {k: v / max(win_count, 1) for k, v in win_sums.items()})
+                win_sums, win_count, pos = {}, 0, 0
         if pos:  # loader without a length: the last window closes at the end
-            self._optimizer_step(has_grad, {})
-        return self._epoch_means(sums, count)
+            _add(epoch_sums, win_sums)
+            epoch_count += win_count
+            self._optimizer_step(win_count > 0, {k: v / max(win_count, 1) for k, v in win_sums.items()})
+        return self._epoch_means(epoch_sums, epoch_count)
 
     def _progress(self, epoch: int) -> Any:
         show = self.cfg.progress and is_main() and sys.stderr.isatty()
@@ -340,9 +357,8 @@ class Trainer:
     def _finite_everywhere(self, loss: torch.Tensor) -> bool:
         ok = torch.isfinite(loss.detach()).all().to(torch.float64)
         if world_size() > 1:  # every rank must agree, or DDP's backward would hang
-            ok = all_reduce_mean(ok) if True else ok
-            return bool(ok.item() == 1.0)
-        return bool(ok.item())
+            ok = all_reduce_mean(ok)
+        return bool(ok.item() == 1.0)
 
     def _nonfinite(self, batch: Any, epoch: int, it: int) -> None:
         ids = _batch_ids(batch)
@@ -380,9 +396,9 @@ class Trainer:
         self.global_step += 1
         if self.cfg.scheduler.interval == "step":
             self.scheduler.step()
-        for k, v in losses.items():
-            self._log_sums[k] = self._log_sums[k] + v.cpu()
-        self._log_count += 1 if losses else 0
+        if losses:
+            _add(self._log_sums, {k: v.cpu() for k, v in losses.items()})
+            self._log_count += 1
         if self.global_step % self.cfg.log_every == 0:
             self._log_steps()
         for cb in self.callbacks:

@@ -115,6 +115,14 @@ def plot_confusion(cm: np.ndarray, class_names: Sequence[str], title: str = "Con
     return fig
 
 
+def _class_colors(n: int) -> list[tuple[float, ...]]:
+    """Distinct colours without greys, which are reserved for unknowns."""
+    tab10 = [colormaps["tab10"](i) for i in range(10) if i != 7]  # index 7 is grey
+    if n <= len(tab10):
+        return tab10
+    return tab10 + [colormaps["tab20"](i) for i in range(1, 20, 2) if i != 15]  # lighter shades, no grey
+
+
 def _tsne(x: np.ndarray, seed: int) -> np.ndarray:
     from sklearn.manifold import TSNE
 
@@ -139,18 +147,20 @@ def plot_tsne(features_known: np.ndarray, labels_known: np.ndarray, features_unk
     if x.shape[0] < 4:
         raise ValueError(f"t-SNE needs at least 4 samples, got {x.shape[0]}")
     rng = np.random.default_rng(seed)
-    keep = np.sort(rng.choice(x.shape[0], max_points, replace=False)) if x.shape[0] > max_points else np.arange(len(x))
+    keep = np.arange(len(x))
+    if x.shape[0] > max_points:
+        log.info("t-SNE: embedding a random subset of %d of %d samples", max_points, x.shape[0])
+        keep = np.sort(rng.choice(x.shape[0], max_points, replace=False))
     x = x[keep] / np.maximum(np.linalg.norm(x[keep], axis=1, keepdims=True), 1e-12)
     emb, is_unknown = _tsne(x, seed), is_unknown[keep]
     y = np.r_[y, np.full(len(fu), -1)][keep]
     fig = _figure(6.0, 4.8)
     ax = fig.add_subplot()
-    cmap = "tab10" if len(class_names) <= 10 else "tab20"
-    palette = colormaps[cmap]
+    palette = _class_colors(len(class_names))
     for k, name in enumerate(class_names):
         m = (y == k) & ~is_unknown
         if m.any():
-            ax.scatter(emb[m, 0], emb[m, 1], s=14, color=palette(k % palette.N), label=f"{name} ({int(m.sum())})")
+            ax.scatter(emb[m, 0], emb[m, 1], s=14, color=palette[k % len(palette)], label=f"{name} ({int(m.sum())})")
     if is_unknown.any():
         ax.scatter(emb[is_unknown, 0], emb[is_unknown, 1], s=18, marker="x", color="0.55", linewidths=0.9,
                    label=f"unknown ({int(is_unknown.sum())})")

@@ -1,0 +1,170 @@
+"""What every protocol shares: loaders built from the method's data preset, one
+evaluation loop, threshold calibration, and training with model selection."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal, Sequence
+
+import numpy as np
+import torch
+
+from ovfer.data.records import VideoRecord
+from ovfer.engine.amp import autocast, resolve_precision
+from ovfer.engine.distributed import gather_numpy, make_loader
+from ovfer.engine.trainer import Trainer, TrainConfig, move_to_device, resolve_device
+
+log = logging.getLogger(__name__)
+
+Selection = Literal["last", "best_on_val", "best_on_test"]
+
+
+@dataclass
+class LoaderConfig:
+    """Batching and workers (the method's preset decides frames, sampler and transforms)."""
+
+    batch_size: int = 64
+    eval_batch_size: int = 64
+    workers: int = 0
+    drop_last: bool = False
+
+
+@dataclass
+class EvalOutputs:
+    """Everything an evaluation pass produces, as numpy arrays in dataset order."""
+
+    logits: np.ndarray  # (N, K)
+    open_score: np.ndarray  # (N,)
+    labels: np.ndarray  # (N,), -1 for clips outside the class list
+    ids: list[str]
+    features: np.ndarray | None = None  # (N, D)
+    seconds: float = 0.0
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.logits.argmax(axis=1)
+
+
+def make_dataset(records: Sequence[VideoRecord], method, train: bool, seed: int = 0, cache=None):
+    """A ``VideoClipDataset`` configured from ``method.data_preset`` (STYLE pattern 5)."""
+    from ovfer.data.dataset import VideoClipDataset
+    from ovfer.data.sampling import build_sampler
+    from ovfer.data.transforms import build_transform
+
+    p = method.data_preset
+    sampler = build_sampler(p.sampler, num_frames=p.num_frames, **({"short": p.short_policy} if p.sampler == "tsn" else {}))
+    transform = build_transform(p.train_transform if train else p.test_transform, p.image_size)
+    return VideoClipDataset(list(records), method.classnames, p.num_frames, sampler, transform, train=train,
+                            seed=seed, cache=cache)
+
+
+def _collate():
+    from ovfer.data.dataset import collate
+
+    return collate
+
+
+def evaluate(method, records: Sequence[VideoRecord], loader_cfg: LoaderConfig = LoaderConfig(),
+             precision: str = "fp32", device: str = "auto", keep_features: bool = True,
+             cache=None) -> EvalOutputs:
+    """Score ``records`` with ``method`` (inference mode, batched, optional bf16 autocast)."""
+    dev = resolve_device(device)
+    prec = resolve_precision(precision, dev.type)
+    method.to(dev).eval()
+    method.prepare_eval()
+    ds = make_dataset(records, method, train=False, cache=cache)
+    loader = make_loader(ds, loader_cfg.eval_batch_size, train=False, workers=loader_cfg.workers,
+                         collate_fn=_collate())
+    logits, scores, labels, feats, ids = [], [], [], [], []
+    t0 = time.perf_counter()
+    with torch.inference_mode(), autocast(prec, dev.type):
+        for batch in loader:
+            batch = move_to_device(batch, dev)
+            out = method(batch["video"], batch.get("id"))
+            logits.append(out.logits.float().cpu())
+            scores.append(out.open_score.float().cpu())
+            labels.append(batch["label"].cpu())
+            if keep_features and out.features is not None:
+                feats.append(out.features.float().cpu())
+            ids.extend(batch.get("id", []))
+    seconds = time.perf_counter() - t0
+    k = len(method.classnames)
+    cat = lambda xs, shape: torch.cat(xs).numpy() if xs else np.zeros(shape, np.float32)  # noqa: E731
+    res = EvalOutputs(cat(logits, (0, k)), cat(scores, (0,)), cat(labels, (0,)).astype(np.int64), ids,
+                      cat(feats, (0, 0)) if feats else None, seconds)
+    res.logits, res.open_score, res.labels = (gather_numpy(res.logits), gather_numpy(res.open_score),
+                                              gather_numpy(res.labels))
+    if res.features is not None:
+        res.features = gather_numpy(res.features)
+    skipped = getattr(ds, "skipped", None)
+    if skipped:
+        log.warning("evaluation skipped unreadable clips: %s", skipped)
+    return res
+
+
+def calibrate_threshold(open_scores: np.ndarray, keep: float = 0.95) -> float:
+    """The open score that a fraction ``keep`` of known training clips exceed (SPEC §7.7)."""
+    if open_scores.size == 0:
+        raise ValueError("cannot calibrate a threshold on zero clips")
+    return float(np.quantile(open_scores, 1.0 - keep))
+
+
+def stratified_holdout(records: Sequence[VideoRecord], fraction: float, seed: int
+                       ) -> tuple[list[VideoRecord], list[VideoRecord]]:
+    """Split training records into (train, validation), per class, seeded."""
+    rng = np.random.default_rng(seed)
+    by_class: dict[str, list[VideoRecord]] = {}
+    for r in records:
+        by_class.setdefault(r.class_name, []).append(r)
+    train, val = [], []
+    for name in sorted(by_class):
+        rs = by_class[name]
+        order = rng.permutation(len(rs))
+        n_val = int(round(fraction * len(rs))) if len(rs) > 1 else 0
+        val += [rs[i] for i in order[:n_val]]
+        train += [rs[i] for i in order[n_val:]]
+    return train, val
+
+
+@dataclass
+class FitOutcome:
+    epochs: int
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+    selected_epoch: int | None = None
+    checkpoint: Path | None = None
+
+
+def fit(method, train_records: Sequence[VideoRecord], train_cfg: TrainConfig, loader_cfg: LoaderConfig,
+        out_dir: Path, eval_fn: Callable[[Any, int], dict[str, float]] | None = None,
+        best_key: str | None = None, extra: dict[str, Any] | None = None) -> FitOutcome:
+    """Train ``method`` on records (resumable in ``out_dir``); with ``best_key`` reload best.pt."""
+    t0 = time.perf_counter()
+    if not method.trainable:
+        return FitOutcome(0, 0.0)
+    ds = make_dataset(train_records, method, train=True, seed=train_cfg.seed)
+    loader = make_loader(ds, loader_cfg.batch_size, train=True, seed=train_cfg.seed, workers=loader_cfg.workers,
+                         collate_fn=_collate(), drop_last=loader_cfg.drop_last and len(ds) > loader_cfg.batch_size)
+    if best_key is not None:
+        from dataclasses import replace
+
+        train_cfg = replace(train_cfg, best_key=best_key, best_mode="max")
+    trainer = Trainer(method, loader, train_cfg, out_dir, eval_fn=eval_fn)
+    if extra:
+        trainer.extra.update(extra)
+    result = trainer.fit(resume="auto")
+    selected = None
+    ckpt = result.checkpoints.get("last")
+    if best_key is not None and result.best is not None and result.checkpoints.get("best"):
+        from ovfer.engine.checkpoint import load_checkpoint
+
+        st = load_checkpoint(result.checkpoints["best"])
+        method.load_state_dict(st["model"], strict=False)
+        selected = int(result.best.get("epoch", -1))
+        ckpt = result.checkpoints["best"]
+    skipped = getattr(ds, "skipped", None)
+    if skipped:
+        log.warning("training skipped unreadable clips: %s", skipped)
+    return FitOutcome(result.epochs_completed, time.perf_counter() - t0, result.history, selected, ckpt)

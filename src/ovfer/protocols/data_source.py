@@ -1,0 +1,29 @@
+"""Which records a protocol runs on: a dataset adapter and its options (SPEC §2.2)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ovfer.data.records import VideoRecord
+
+
+@dataclass
+class DataSource:
+    """``adapter`` names a registered dataset; ``options`` go to it (annotation, video_root, task...).
+
+    ``splits`` lists the record splits to read (the adapter is called once per split).
+    """
+
+    adapter: str = "mafw"
+    options: dict[str, Any] = field(default_factory=dict)
+    splits: tuple[str, ...] = ("train", "test")
+
+    def load(self) -> list[VideoRecord]:
+        from ovfer.data.adapters import create_dataset_records
+
+        out: list[VideoRecord] = []
+        for split in self.splits:
+            out.extend(create_dataset_records(self.adapter, split=split, **self.options))
+        if not out:
+            raise ValueError(f"dataset '{self.adapter}' with {self.options} produced no records")
+        return out
