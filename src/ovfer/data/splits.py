@@ -137,7 +137,13 @@ def _make(task: str, dataset: str, known: Sequence[str], unknown: Sequence[str],
 # ---- official lists ------------------------------------------------------------------------
 
 def official_id_names(dataset: OfficialDataset, dfew_id_order: DfewIdOrder = DEFAULT_DFEW_ID_ORDER) -> tuple[str, ...]:
-    """Class name of each HESP split id of ``dataset`` (index = id)."""
+    """Class name of each HESP split id of ``dataset`` (index = id).
+
+    For DFEW the packaged ``classes.json`` records ``hesp_split_ids_refer_to`` as order
+    "unknown" (status "unknown"), with two candidates: ``hesp_candidate_alphabetical`` and
+    DFEW's 1-based numbering minus one; ``dfew_id_order`` picks one (default alphabetical,
+    see the module docstring).
+    """
     ds = dataset.lower()
     if ds == "dfew":
         if dfew_id_order == "alphabetical":

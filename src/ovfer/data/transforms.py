@@ -142,6 +142,8 @@ def rrc_box(
 ) -> Box:
     """Random-resized-crop box: area fraction ~ U(scale), aspect w/h ~ U(ratio) (SPEC §2.4).
 
+    The aspect is uniform as SPEC and METHODS §1 state (torchvision draws it log-uniform).
+
     ``swap_prob``: swap the crop's w and h with this probability (DFER-CLIP, METHODS §1).
     After ``tries`` misses: ``center`` takes the largest centred crop whose aspect is
     inside ``ratio``; ``random_square`` a random min(h, w) square (= DFER-CLIP's "shorter

@@ -249,6 +249,11 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         raise
 
 
+def _epoch_of(path: Path) -> int:
+    m = re.match(r"epoch_(\d+)", path.name)
+    return int(m.group(1)) if m else -1
+
+
 class CheckpointManager:
     """Writes ``epoch_XXXX.pt`` files, keeps the newest ``keep_last``, and maintains
     ``last.pt`` (always the newest) and ``best.pt`` (when asked)."""
@@ -277,7 +282,9 @@ class CheckpointManager:
         else:
             path = save_checkpoint(self.dir / f"epoch_{epoch:04d}.pt", state)
             _link_or_copy(path, self.last_path)
-            for old in self.epoch_paths()[:-self.keep_last]:
+            kept = [p for p in self.epoch_paths() if _epoch_of(p) <= epoch]
+            stale = [p for p in self.epoch_paths() if _epoch_of(p) > epoch]  # from an abandoned run
+            for old in stale + kept[:-self.keep_last]:
                 old.unlink(missing_ok=True)
         if is_best:
             _link_or_copy(self.last_path, self.best_path)

@@ -19,7 +19,7 @@ import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -35,9 +35,13 @@ from ovfer.engine.optim import OptimConfig, SchedulerConfig, build_optimizer, bu
 from ovfer.engine.seed import (capture_rng_state, epoch_seed, restore_rng_state, seed_everything,
                                set_deterministic)
 
+if TYPE_CHECKING:
+    from ovfer.methods.base import Method
+
 log = logging.getLogger(__name__)
 
-EvalFn = Callable[[nn.Module, int], Mapping[str, float]]
+EvalFn = Callable[["Method", int], Mapping[str, float]]
+"""``eval_fn(method, epoch) -> {metric: value}``, called after every epoch (method in eval mode)."""
 
 
 class NonFiniteLossError(RuntimeError):
@@ -169,7 +173,7 @@ def _batch_ids(batch: Any, limit: int = 32) -> list[Any]:
 class Trainer:
     """Runs ``cfg.epochs`` epochs of ``method`` over ``train_loader`` into ``out_dir``."""
 
-    def __init__(self, method: nn.Module, train_loader: DataLoader, cfg: TrainConfig,
+    def __init__(self, method: Method, train_loader: DataLoader, cfg: TrainConfig,
                  out_dir: str | Path, eval_fn: EvalFn | None = None,
                  callbacks: Sequence[Callback] = ()) -> None:
         self.method, self.loader, self.cfg = method, train_loader, cfg
@@ -193,6 +197,8 @@ class Trainer:
         self.logger: MetricLogger | None = None
         self._log_sums: dict[str, torch.Tensor] = {}
         self._log_count = 0
+        self._window_synced = False  # DDP reduced this window's gradients in backward
+        self._pbar: Any = None
 
     def _steps_per_epoch(self) -> int:
         try:
@@ -259,13 +265,16 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_epoch_start(self, epoch)
         train = self._train_epoch(epoch)
+        lrs = self._lrs()  # the LRs this epoch ended with
         if self.cfg.scheduler.interval == "epoch":
             self.scheduler.step()
         evaluated = self._evaluate(epoch)
         self.epoch = epoch + 1
-        record = {"epoch": float(self.epoch), **train, **evaluated, **self._lrs()}
+        record = {"epoch": float(self.epoch), **train, **evaluated, **lrs}
         self.history.append(record)
         is_best = self._update_best(evaluated)
+        if world_size() > 1:  # rank-local eval metrics must not make ranks disagree on saving
+            is_best = bool(all_reduce_mean(torch.tensor(float(is_best))).item() > 0)
         if self.logger is not None:
             self.logger.log({k: v for k, v in record.items() if k != "epoch"}, self.global_step, self.epoch)
         due = self.epoch % self.cfg.checkpoint_every == 0 or self.epoch == self.cfg.epochs
@@ -328,12 +337,15 @@ class Trainer:
         return self._epoch_means(epoch_sums, epoch_count)
 
     def _progress(self, epoch: int) -> Any:
+        self._pbar = None
         show = self.cfg.progress and is_main() and sys.stderr.isatty()
         if not show:
             return self.loader
         from tqdm.auto import tqdm
 
-        return tqdm(self.loader, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", leave=False, dynamic_ncols=True)
+        self._pbar = tqdm(self.loader, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", leave=False,
+                          dynamic_ncols=True)
+        return self._pbar
 
     def _micro_step(self, batch: Any, epoch: int, it: int, window: int,
                     sync: bool) -> dict[str, torch.Tensor] | None:
@@ -351,6 +363,7 @@ class Trainer:
                 self._nonfinite(batch, epoch, it)
                 return None
             self.scaler.scale(loss.float() / window).backward()
+        self._window_synced = self._window_synced or sync
         return {k: v.detach().double() for k, v in out.items()
                 if isinstance(v, torch.Tensor) and v.numel() == 1}
 
@@ -368,7 +381,7 @@ class Trainer:
             self.nonfinite_skipped += 1
             log.warning("non-finite loss skipped (%d so far) at %s", self.nonfinite_skipped, where)
             if self.logger is not None:
-                self.logger.log({"train/nonfinite_skipped": self.nonfinite_skipped}, self.global_step, epoch)
+                self.logger.log({"train/nonfinite_skipped": self.nonfinite_skipped}, self.global_step, epoch + 1)
             return
         dump = self.out_dir / "nonfinite.pt"
         if is_main():
@@ -385,6 +398,8 @@ class Trainer:
 
     def _optimizer_step(self, has_grad: bool, losses: Mapping[str, torch.Tensor]) -> None:
         if has_grad:
+            if world_size() > 1 and not self._window_synced:
+                self._reduce_gradients()  # the window's syncing micro-batch was skipped
             self.scaler.unscale_(self.optimizer)
             self.method.after_backward()
             if self.cfg.grad_clip is not None:
@@ -393,6 +408,7 @@ class Trainer:
             self.scaler.step(self.optimizer)
             self.scaler.update()
         self.method.zero_grad(set_to_none=True)
+        self._window_synced = False
         self.global_step += 1
         if self.cfg.scheduler.interval == "step":
             self.scheduler.step()
@@ -404,6 +420,14 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_step_end(self, losses)
 
+    def _reduce_gradients(self) -> None:
+        """Average gradients over ranks by hand (DDP only reduces in a synced backward)."""
+        for p in self.method.parameters():
+            if p.requires_grad:
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+                p.grad.copy_(all_reduce_mean(p.grad))
+
     def _log_steps(self) -> None:
         """Step-level row: mean losses since the last row (averaged over ranks) and the LRs."""
         keys = sorted(self._log_sums)
@@ -412,7 +436,9 @@ class Trainer:
             means = all_reduce_mean(means)
             row = {f"train/{k}": float(v) for k, v in zip(keys, means)}
             if self.logger is not None:
-                self.logger.log({**row, **self._lrs()}, self.global_step, self.epoch)
+                self.logger.log({**row, **self._lrs()}, self.global_step, self.epoch + 1)
+            if self._pbar is not None:
+                self._pbar.set_postfix(loss=f"{row.get('train/loss', float('nan')):.4f}")
         self._log_sums.clear()
         self._log_count = 0
 
@@ -454,13 +480,11 @@ class Trainer:
         per_rank = all_gather_object(rng) if gather_rng else [rng]
         sched = self.scheduler.state_dict()
         sched["lr_lambdas"] = [None] * len(sched.get("lr_lambdas", []))  # the config rebuilds them
-        method_cfg = self.method.config_dict() if hasattr(self.method, "config_dict") else {}
         state = {
-            "model": self.method.trainable_state_dict() if hasattr(self.method, "trainable_state_dict")
-            else self.method.state_dict(),
+            "model": self.method.trainable_state_dict(),
             "optimizer": self.optimizer.state_dict(), "scheduler": sched,
             "scaler": self.scaler.state_dict(), "epoch": self.epoch, "global_step": self.global_step,
-            "rng": per_rank, "config": json.dumps({"train": to_dict(self.cfg), "method": method_cfg},
+            "rng": per_rank, "config": json.dumps({"train": to_dict(self.cfg), "method": self.method.config_dict()},
                                                   default=str, sort_keys=True),
             "classnames": list(getattr(self.method, "classnames", ()) or ()),
             "method": getattr(self.method, "name", type(self.method).__name__),

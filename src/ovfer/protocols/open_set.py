@@ -25,9 +25,9 @@ from ovfer.engine.distributed import is_main
 from ovfer.engine.trainer import TrainConfig
 from ovfer.methods.base import build_config, create_method
 from ovfer.metrics.open_set import open_set_report
-from ovfer.protocols.common import LoaderConfig, Selection, calibrate_threshold, evaluate, fit, stratified_holdout
+from ovfer.protocols.common import LoaderConfig, Selection, evaluate, fit, stratified_holdout
 from ovfer.protocols.data_source import DataSource
-from ovfer.protocols.report import SplitResult, load_results, result_path, save_result
+from ovfer.protocols.report import SplitResult, load_results, save_result
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,8 @@ class OpenSetConfig:
 
 
 def _run_name(cfg: OpenSetConfig) -> str:
-    return cfg.method if cfg.selection != "best_on_test" else f"{cfg.method}[best_on_test]"
+    """Work-folder name; result files are kept apart by ``SplitResult``'s own selection label."""
+    return cfg.method if cfg.selection == "last" else f"{cfg.method}@{cfg.selection}"
 
 
 def run_split(cfg: OpenSetConfig, split: OpenSetSplit, records: Sequence[VideoRecord],
@@ -97,7 +98,7 @@ def run_split(cfg: OpenSetConfig, split: OpenSetSplit, records: Sequence[VideoRe
     metrics = open_set_report(known.logits, unknown.logits, known.labels, known.open_score, unknown.open_score)
     n_videos = len(known.ids) + len(unknown.ids)
     result = SplitResult(
-        method=_run_name(cfg), dataset=split.dataset, metrics=metrics, kind="open_set", task=split.task,
+        method=cfg.method, dataset=split.dataset, metrics=metrics, kind="open_set", task=split.task,
         openness_tag=split.openness_tag, K=split.K, U=split.U, openness=split.openness, split_index=split.index,
         run_index=split.run_index, known=list(split.known), unknown=list(split.unknown), selection=cfg.selection,
         seed=cfg.seed, config=to_dict(cfg) | {"method_config": to_dict(mcfg)},
@@ -127,11 +128,11 @@ def run_open_set(cfg: OpenSetConfig, records: Sequence[VideoRecord] | None = Non
         raise ValueError(f"task '{cfg.task}' has no split for openness={cfg.openness} indices={cfg.indices}")
     records = list(records) if records is not None else cfg.data.load()
     backbone = backbone if backbone is not None else ClipBackbone(cfg.backbone)
-    done = {(r.task, r.method, r.openness_tag, r.split_index): r for r in load_results(cfg.results_dir)
-            if r.kind == "open_set"} if Path(cfg.results_dir).exists() else {}
+    done = {(r.task, r.method, r.selection, r.openness_tag, r.split_index): r
+            for r in load_results(cfg.results_dir) if r.kind == "open_set"} if Path(cfg.results_dir).exists() else {}
     out = []
     for split in splits:
-        key = (split.task, _run_name(cfg), split.openness_tag, split.index)
+        key = (split.task, cfg.method, cfg.selection, split.openness_tag, split.index)
         if key in done:
             log.info("skip finished split %s/%s (%s)", split.task, split.name, _run_name(cfg))
             out.append(done[key])

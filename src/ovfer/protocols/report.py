@@ -4,7 +4,8 @@ Result-file schema (one JSON object per file, written by :func:`save_result`)
 -----------------------------------------------------------------------------
 Open-set (``kind = "open_set"``): one file per (task, method, split) at
 ``<results_dir>/<task>/<method_dir>/<openness_tag>_<split_index>.json``, e.g.
-``results/mafw11/hesp/O(8:3)_0.json``. ``method_dir`` is the method name, with
+``results/mafw11/hesp/O(8:3)_0.json`` (the ':' of the tag is not allowed in Windows file
+names; POSIX only for now). ``method_dir`` is the method name, with
 ``@best_on_val`` / ``@best_on_test`` appended when that selection rule was used, so runs of
 one method under two rules never overwrite each other.
 
@@ -63,7 +64,7 @@ Selection = Literal["last", "best_on_val", "best_on_test"]
 FigureChoice = Literal["first", "all", "none"]
 
 __all__ = [
-    "SplitResult", "Table", "closed_table", "load_results", "openset_table", "result_path", "save_result",
+    "Cell", "SplitResult", "Table", "closed_table", "load_results", "openset_table", "result_path", "save_result",
     "summary_table", "to_csv", "to_latex", "to_markdown", "write_report",
 ]
 
@@ -175,15 +176,35 @@ def result_path(results_dir: str | Path, result: SplitResult) -> Path:
     return Path(results_dir) / result.relpath()
 
 
+def _jsonable(obj: Any) -> Any:
+    """Plain JSON values: numpy scalars/arrays to Python, NaN/inf to null (strict JSON has neither)."""
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in (obj.tolist() if isinstance(obj, np.ndarray) else obj)]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def _save_npz(path: str, arrays: Mapping[str, np.ndarray]) -> None:
+    with open(path, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+
+
 def save_result(result: SplitResult, results_dir: str | Path, scores: Mapping[str, np.ndarray] | None = None) -> Path:
     """Write the JSON (and the scores ``.npz`` beside it) atomically; returns the JSON path."""
     path = result_path(results_dir, result)
     if scores is not None:
         npz = path.with_suffix(".npz")
         arrays = {k: np.asarray(v) for k, v in scores.items() if v is not None}
-        _atomic_write(npz, lambda tmp: np.savez_compressed(open(tmp, "wb"), **arrays))
+        _atomic_write(npz, lambda tmp: _save_npz(tmp, arrays))
         result.scores_file = npz.name
-    text = json.dumps(result.to_json(), indent=1, allow_nan=False)
+    text = json.dumps(_jsonable(result.to_json()), indent=1, allow_nan=False)
     _atomic_write(path, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
     result.path = path
     return path
@@ -417,9 +438,11 @@ def to_latex(tables: Sequence[Table]) -> str:
         if t0.subheaders and any(t0.subheaders):
             lines.append(" & ".join([""] + [_tex(s) for s in t0.subheaders]) + r" \\")
         for t in group:
-            lines += [r"\midrule", rf"\multicolumn{{{ncol}}}{{l}}{{\textit{{{_tex(METRIC_TITLES.get(t.metric, t.metric))}}}}} \\"]
+            block = _tex(METRIC_TITLES.get(t.metric, t.metric))
+            lines += [r"\midrule", rf"\multicolumn{{{ncol}}}{{l}}{{\textit{{{block}}}}} \\"]
             for r_i, m in enumerate(t.rows):
-                row = [_cell_text(t, r_i, j, (r"\textbf{", "}"), (r"\,{\scriptsize(", ")}")) for j in range(len(t.columns))]
+                row = [_cell_text(t, r_i, j, (r"\textbf{", "}"), (r"\,{\scriptsize(", ")}"))
+                       for j in range(len(t.columns))]
                 lines.append(" & ".join([_tex(m)] + [x.replace("–", "--") for x in row]) + r" \\")
         lines += [r"\bottomrule", r"\end{tabular}"]
         out.append("\n".join(lines))

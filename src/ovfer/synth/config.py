@@ -27,16 +27,16 @@ class IdentityConfig:
     forehead: Range = (1.55, 1.8)  # eye line -> top of the head
     chin: Range = (1.4, 1.52)  # eye line -> chin
     jaw_taper: Range = (0.25, 0.42)  # how much the jaw narrows towards the chin
-    eye_width: Range = (0.19, 0.23)  # half width of the eye opening
-    eye_open: Range = (0.075, 0.095)  # upper half height of the eye opening
-    iris: Range = (0.085, 0.1)  # iris radius
+    eye_width: Range = (0.21, 0.25)  # half width of the eye opening
+    eye_open: Range = (0.085, 0.105)  # upper half height of the eye opening
+    iris: Range = (0.09, 0.105)  # iris radius
     brow_height: Range = (0.33, 0.41)  # eye line -> brow centre line
     brow_thickness: Range = (0.05, 0.09)
     nose_length: Range = (0.56, 0.66)  # eye line -> nose tip
     nose_width: Range = (0.16, 0.22)  # half width of the nose wings
     mouth_height: Range = (0.93, 1.0)  # eye line -> mouth line
     mouth_width: Range = (0.36, 0.45)  # half width of the mouth
-    lip_thickness: Range = (0.07, 0.11)  # upper lip; lower lip is 1.2x
+    lip_thickness: Range = (0.08, 0.12)  # upper lip; lower lip is 1.2x
     skin_tone: Range = (0.0, 1.0)  # position on the light -> dark palette
     wrinkles: Range = (0.0, 0.3)  # resting depth of folds and lines (age)
     asymmetry: float = 0.015  # s.d. of left/right feature offsets
@@ -126,7 +126,7 @@ class FramingConfig:
 
     mode: Literal["aligned", "scene"] = "aligned"
     eye_y: float = 0.4  # aligned: eye height, fraction of the frame height
-    eye_distance: float = 0.4  # aligned: IOD as a fraction of the frame width
+    eye_distance: float = 0.44  # aligned: IOD as a fraction of the frame width
     jitter: float = 0.015  # aligned: s.d. of the per-clip eye position (fraction of width)
     frame_jitter: float = 0.004  # aligned: s.d. of per-frame alignment noise
     scene_iod: Range = (0.08, 0.14)  # scene: IOD as a fraction of the frame height

@@ -13,7 +13,7 @@ from ovfer.data.labels import LabelError, canonical_classes, canonical_name
 from ovfer.data.records import VideoRecord
 
 from . import register_dataset
-from .common import VIDEO_EXTS, AnnotationError, RecordList, _norm
+from .common import VIDEO_EXTS, AnnotationError, RecordList, _norm, check_single_split
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +45,31 @@ def _is_clip(p: Path) -> bool:
 
 
 @register_dataset("afew")
-def afew_records(root: str | Path, *, split: Literal["train", "test", "val"] = "train") -> RecordList:
+def afew_records(
+    root: str | Path | None = None,
+    *,
+    split: Literal["train", "test", "val"] = "train",
+    annotation: str | Path | None = None,
+    video_root: str | Path | None = None,
+    fold: int | None = None,
+    strict: bool = False,
+) -> RecordList:
     """AFEW clips of ``split`` ('test' and 'val' both read the Val folder).
 
-    A clip is a video file or a folder of frames. An emotion folder with an unknown name
-    raises an AnnotationError naming the folder; stray files are ignored with a debug log.
+    The folder tree is AFEW's only annotation, so ``root``, ``annotation`` and
+    ``video_root`` are synonyms (give one); ``fold`` (None or 1) and ``strict`` exist for
+    a uniform adapter signature. A clip is a video file or a folder of frames. An emotion
+    folder with an unknown name raises an AnnotationError naming it; stray files are
+    ignored with a debug log.
     """
+    del strict  # every listed clip exists by construction
     if split not in _SPLIT_DIRS:
         raise ValueError(f"split must be one of {sorted(_SPLIT_DIRS)}, got {split!r}")
-    r = Path(root).expanduser()
+    check_single_split("afew", fold)
+    given = [x for x in (root, annotation, video_root) if x is not None]
+    if len({str(x) for x in given}) != 1:
+        raise ValueError("give the AFEW root folder once (root=, annotation= or video_root=)")
+    r = Path(given[0]).expanduser()
     if not r.is_dir():
         raise FileNotFoundError(f"AFEW root not found: {r}")
     base = _split_dir(r, split)

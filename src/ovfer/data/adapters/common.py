@@ -13,7 +13,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from ovfer.data.labels import LabelError
 from ovfer.data.records import VideoRecord
 
 log = logging.getLogger(__name__)
@@ -70,31 +69,33 @@ def decode_annotation(path: str | Path, encodings: Sequence[str] = ("utf-8", "gb
     UTF-8 is tried first on purpose: GBK-encoded Chinese is practically never valid UTF-8,
     whereas UTF-8 Chinese is often (wrongly) decodable as GBK, so this order can only pick
     the right one. A UTF-8 BOM is honoured. If nothing fits, the error names the file and
-    the line of the first undecodable byte under the last encoding tried.
+    the line of the bad byte, taken from the encoding that decoded furthest (most likely
+    the one the file was meant to be in).
     """
     p = require_file(path)
     data = p.read_bytes()
     if data.startswith(b"\xef\xbb\xbf"):
         encodings = ("utf-8-sig",)
-    last: UnicodeDecodeError | None = None
+    errors: list[tuple[int, str]] = []
     for enc in encodings:
         try:
             return data.decode(enc), enc
         except UnicodeDecodeError as e:
-            last = e
-    assert last is not None
-    line = _line_of(data, last.start)
+            errors.append((e.start, enc))
+    start, enc = max(errors)
     raise AnnotationError(
-        p, line, f"cannot decode byte {data[last.start:last.start + 1]!r} as any of {list(encodings)} "
-        f"(wrong encoding? MAFW files are GBK or UTF-8)"
+        p, _line_of(data, start), f"cannot decode byte {data[start:start + 1]!r} as any of {list(encodings)} "
+        f"(as {enc}: first bad byte here); wrong encoding? MAFW files are GBK or UTF-8"
     )
 
 
 def iter_lines(path: str | Path, encodings: Sequence[str] = ("utf-8", "gbk")) -> Iterator[tuple[int, str]]:
     """Yield ``(1-based line number, line)`` for non-blank lines, newline characters removed."""
     text, _ = decode_annotation(path, encodings)
-    for i, line in enumerate(text.splitlines(), start=1):
-        line = line.rstrip("\r\n")
+    # split on "\n" only (not str.splitlines) so line numbers match what editors show even
+    # if a caption holds exotic separators such as U+2028.
+    for i, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r")
         if line.strip():
             yield i, line
 
@@ -123,9 +124,10 @@ def source_line(rec: VideoRecord) -> int | None:
     return int(tail) if tail.isdigit() else None
 
 
-def wrap_label_error(path: Path, line: int, err: LabelError) -> AnnotationError:
-    """Turn a LabelError from ``labels`` into an AnnotationError with file and line."""
-    return AnnotationError(path, line, str(err))
+def check_single_split(dataset: str, fold: int | None) -> None:
+    """Datasets with one official split accept ``fold`` None or 1, so callers can pass folds uniformly."""
+    if fold not in (None, 1):
+        raise ValueError(f"{dataset} has one official train/test split; fold must be None or 1, got {fold}")
 
 
 # --------------------------------------------------------------------------- finding files

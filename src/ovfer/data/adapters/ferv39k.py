@@ -14,7 +14,9 @@ from typing import Literal
 from ovfer.data.labels import BASIC7, LabelError, canonical_name, source_order
 
 from . import register_dataset
-from .common import AnnotationError, RecordList, _norm, check_videos, find_unique, read_list_file, source_line
+from .common import (
+    AnnotationError, RecordList, _norm, check_single_split, check_videos, find_unique, read_list_file, source_line,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ def ferv39k_records(
     annotation: str | Path,
     *,
     split: Literal["train", "test"] = "train",
+    fold: int | None = None,
     video_root: str | Path | None = None,
     cross_check: Literal["off", "warn", "error"] = "off",
     strict: bool = False,
@@ -49,8 +52,10 @@ def ferv39k_records(
     """FERV39k official train/test split from a list file (or a folder holding one per split).
 
     Clip ids are ``<Scene>/<Emotion>/<id>`` because bare ids repeat across scenes.
-    ``cross_check`` compares the list label with the emotion folder of the path.
+    ``cross_check`` compares the list label with the emotion folder of the path. ``fold``
+    exists for a uniform adapter signature (None or 1: there is one official split).
     """
+    check_single_split("ferv39k", fold)
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     if cross_check not in ("off", "warn", "error"):

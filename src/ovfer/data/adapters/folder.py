@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -108,7 +109,9 @@ def folder_records(
     root: str | Path | None = None,
     *,
     csv_file: str | Path | None = None,
+    annotation: str | Path | None = None,
     split: str = "all",
+    fold: int | None = None,
     classes: Sequence[str] | None = None,
     video_root: str | Path | None = None,
     dataset_name: str = "folder",
@@ -118,15 +121,20 @@ def folder_records(
 
     CSV paths resolve against ``video_root``, then the CSV's folder. With a ``split``
     column, only rows of ``split`` are kept (unless ``split='all'``); with subfolders,
-    ``<root>/<split>/`` is used when it exists.
+    ``<root>/<split>/`` is used when it exists. ``annotation`` is a synonym of ``root`` (a
+    folder) or ``csv_file`` (a file), for a uniform adapter signature; ``fold`` is copied
+    into the records.
     """
-    if (root is None) == (csv_file is None):
-        raise ValueError("give exactly one of root (class subfolders) or csv_file")
-    if csv_file is not None:
-        return _from_csv(require_file(csv_file, "CSV file"), split, classes, video_root, dataset_name, strict)
-    r = Path(root).expanduser()  # type: ignore[arg-type]
-    if r.is_file():
-        return _from_csv(r, split, classes, video_root, dataset_name, strict)
-    if not r.is_dir():
-        raise FileNotFoundError(f"dataset folder not found: {r}")
-    return _from_folders(r, split, classes, dataset_name)
+    given = [x for x in (root, csv_file, annotation) if x is not None]
+    if len(given) != 1:
+        raise ValueError("give exactly one of root (class subfolders), csv_file or annotation")
+    r = Path(given[0]).expanduser()
+    if csv_file is not None or r.is_file():
+        recs = _from_csv(require_file(r, "CSV file"), split, classes, video_root, dataset_name, strict)
+    elif r.is_dir():
+        recs = _from_folders(r, split, classes, dataset_name)
+    else:
+        raise FileNotFoundError(f"dataset folder or CSV not found: {r}")
+    if fold is not None:
+        recs = RecordList([replace(x, fold=fold) for x in recs], recs.missing)
+    return recs

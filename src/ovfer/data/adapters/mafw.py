@@ -154,11 +154,17 @@ def mafw_records(
         if path is not None:
             format = "official"
     if path is None and format in ("auto", "list"):
-        path = find_unique(ann, lambda p: _list_match(p, fold, split), f"MAFW list set_{fold}_{split}.txt")
-        format = "list"
+        try:
+            path = find_unique(ann, lambda p: _list_match(p, fold, split), f"MAFW list *set_{fold}_{split}.txt")
+            format = "list"
+        except FileNotFoundError as e:
+            if format == "list" or "candidate" in str(e):
+                raise
     if path is None:
+        cap = "{with|no}" if captions == "auto" else captions
         raise FileNotFoundError(
-            f"no MAFW split file under {ann} matching {task}/{captions}_caption*/set_{fold}/{split}.txt"
+            f"no MAFW split file under {ann}: looked for {task}/{cap}_caption*/set_{fold}/{split}.txt"
+            + (f" and *set_{fold}_{split}.txt" if format == "auto" else "")
         )
     if format == "auto":
         format = "official" if _is_official_file(path) else "list"
