@@ -124,7 +124,7 @@ def test_replacing_an_entry_is_atomic(tmp_path: Path) -> None:
     assert cache.get("abc123").shape[0] == 3 and cache.meta("abc123") == {"v": 2}
 
 
-@pytest.mark.parametrize("damage", ["truncate", "append", "sidecar_garbage", "sidecar_missing", "npy_missing"])
+@pytest.mark.parametrize("damage", ["truncate", "append", "bad_header", "sidecar_missing", "npy_missing"])
 def test_damaged_entry_is_detected_and_rebuilt(tmp_path: Path, damage: str,
                                                caplog: pytest.LogCaptureFixture) -> None:
     cache = ClipCache(tmp_path)
@@ -136,8 +136,8 @@ def test_damaged_entry_is_detected_and_rebuilt(tmp_path: Path, damage: str,
     elif damage == "append":
         with npy.open("ab") as fh:
             fh.write(b"xx")
-    elif damage == "sidecar_garbage":
-        js.write_text("{not json")
+    elif damage == "bad_header":
+        npy.write_bytes(b"garbage" + npy.read_bytes()[7:])
     elif damage == "sidecar_missing":
         js.unlink()
     else:
@@ -172,7 +172,34 @@ def test_header_disagreeing_with_sidecar(tmp_path: Path) -> None:
     side = json.loads(js.read_text())
     side["shape"] = [3, 64, 32, 3]  # same byte count, different shape
     js.write_text(json.dumps(side))
+    assert not cache.has("abc123", deep=True)  # the deep check compares with the sidecar
     assert cache.get("abc123") is None
+
+
+def test_garbage_sidecar_is_detected(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cache = ClipCache(tmp_path)
+    cache.put("abc123", clip())
+    _, js = cache._paths("abc123")
+    js.write_text("{not json")
+    with caplog.at_level(logging.WARNING, logger="ovfer.data.cache"):
+        assert cache.meta("abc123") is None  # parsing the sidecar finds the damage...
+    assert "damaged" in caplog.text
+    assert cache.get("abc123") is None  # ...and the entry is gone
+
+
+def test_get_without_mmap(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path)
+    data = clip()
+    cache.put("abc123", data)
+    out = cache.get("abc123", mmap=False)
+    assert type(out) is np.ndarray and np.array_equal(out, data)
+
+
+def test_fast_get_does_not_parse_the_sidecar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = ClipCache(tmp_path)
+    cache.put("abc123", clip(), {"boxes": [[0.0] * 4] * 1000})
+    monkeypatch.setattr(json, "load", lambda *a, **k: pytest.fail("sidecar parsed on the fast path"))
+    assert cache.get("abc123") is not None and cache.has("abc123")
 
 
 def test_stale_temp_files_are_cleaned(tmp_path: Path) -> None:
@@ -197,3 +224,18 @@ def test_checksum_helper_matches_zlib() -> None:
 
     a = clip()
     assert C._crc32(a) == zlib.crc32(a.tobytes())
+
+
+def test_get_frames_reads_only_requested_frames(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path)
+    data = clip(t=10)
+    cache.put("abc123", data)
+    out = cache.get_frames("abc123", [9, 0, 9, 4])
+    assert type(out) is np.ndarray and np.array_equal(out, data[[9, 0, 9, 4]])
+    with pytest.raises(IndexError):
+        cache.get_frames("abc123", [10])
+    assert cache.get_frames("missing1", [0]) is None
+    assert np.array_equal(ClipCache(tmp_path, verify="checksum").get_frames("abc123", [1]), data[[1]])
+    npy, _ = cache._paths("abc123")
+    npy.write_bytes(npy.read_bytes()[:-1])
+    assert cache.get_frames("abc123", [0]) is None and not cache.has("abc123")

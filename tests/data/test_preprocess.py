@@ -197,3 +197,16 @@ def test_config_validation_and_yaml_style_loading() -> None:
     assert cfg.settings()["output_size"] == 112 and cfg.settings()["detector_kwargs"] == {"scale_factor": 0.6}
     with pytest.raises(ConfigError, match="valid keys"):
         from_dict(PreprocessConfig, {"detect_evry": 3})
+
+
+def test_unknown_detector_fails_fast(tmp_path: Path) -> None:
+    with pytest.raises(KeyError, match="mtcnn"):
+        preprocess([VIDEOS / "single_face.mp4"], tmp_path, PreprocessConfig(detector="nope"), progress=False)
+
+
+def test_same_file_twice_is_processed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(VIDEOS)
+    cfg = PreprocessConfig(detect_every=4, max_frames=4)
+    summary = preprocess(["single_face.mp4", VIDEOS / "single_face.mp4"], tmp_path, cfg, progress=False)
+    assert sorted(r.status for r in summary.results) == ["done", "skipped"]
+    assert len({r.key for r in summary.results}) == 1

@@ -59,6 +59,7 @@ def test_uint8_and_numpy_input():
     arr[..., 0] = 255
     f = tr.to_float_clip(arr)
     assert f.shape == (4, 3, 20, 30) and f[:, 0].min() == 1.0 and f[:, 1].max() == 0.0
+    assert torch.equal(tr.to_float_clip(torch.from_numpy(arr)), f)  # channels-last tensor
     with pytest.raises(ValueError, match="T, H, W, 3"):
         tr.to_float_clip(np.zeros((4, 20, 30), np.uint8))
 

@@ -44,15 +44,16 @@ class PretrainConfig:
     arch: str = "ovfer-synth-s"
     synth_config: str | None = None
     """SynthFER YAML (None = packaged default, aligned framing)."""
-    synth_overrides: list[str] = field(default_factory=list)
+    synth_overrides: list[str] = field(default_factory=lambda: ["video.frames=6", "video.supersample=2"])
+    """Short clips rendered at 2× supersampling: 4× faster to make, same faces."""
     classes: tuple[str, ...] = MAFW11
     seed: int = 1000
     """Clip seed: keep it apart from the evaluation sets' seeds (default SynthFER uses 0)."""
     num_clips: int = 3000
-    frames: int = 4
+    frames: int = 2
     """Frames per clip fed to the image tower (mean-pooled)."""
-    epochs: int = 6
-    batch_size: int = 96
+    epochs: int = 20
+    batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.1
     warmup_frac: float = 0.05
@@ -61,9 +62,11 @@ class PretrainConfig:
     supcon_weight: float = 0.0
     emotion_only_share: float = 0.0
     """Share of captions replaced by an emotion-only sentence (the strong recipe uses 0.2)."""
-    precision: str = "bf16"
-    time_budget_s: float | None = 420.0
-    """Stop training after this many seconds (the cosine schedule is laid out for the full run)."""
+    precision: str = "fp32"
+    """fp32 by default: on CPUs without AMX/AVX512-bf16 (this CI host) bf16 autocast is emulated and ~10× slower."""
+    time_budget_s: float | None = 300.0
+    """Training seconds: the step count is fitted to it after a few timed steps, and the
+    cosine schedule is laid out for that count (None = exactly ``epochs`` epochs)."""
     eval_clips: int = 440
     workers: int = 2
 
@@ -128,10 +131,14 @@ def pretrain_clip(cfg: PretrainConfig, out_dir: str | Path) -> dict:
     opt = torch.optim.AdamW([p for p in bb.parameters() if p.requires_grad], lr=cfg.lr,
                             weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
     steps_per_epoch = max(1, len(labels) // cfg.batch_size)
-    total = steps_per_epoch * cfg.epochs
-    warm = max(1, int(cfg.warmup_frac * total))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
+    plan = {"total": steps_per_epoch * cfg.epochs}
+    plan["warm"] = max(1, int(cfg.warmup_frac * plan["total"]))
+
+    def lr_at(s: int) -> float:
+        warm, total = plan["warm"], plan["total"]
+        return (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * min(1.0, (s - warm) / max(1, total - warm))))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     rng = np.random.default_rng(cfg.seed)
     t1 = time.perf_counter()
     step, seen, stopped = 0, 0, False
@@ -163,19 +170,26 @@ def pretrain_clip(cfg: PretrainConfig, out_dir: str | Path) -> dict:
                 bb.clip.logit_scale.clamp_(0, math.log(100))
             step += 1
             seen += len(idx)
+            if cfg.time_budget_s and step == 5:  # fit the schedule to the time budget
+                per_step = (time.perf_counter() - t1) / step
+                fitted = max(step + 1, int(cfg.time_budget_s / per_step))
+                if fitted < plan["total"]:
+                    log.info("%.2fs per step: %d steps fit the %.0fs budget (planned %d)", per_step, fitted,
+                             cfg.time_budget_s, plan["total"])
+                    plan["total"] = fitted
+                    plan["warm"] = min(plan["warm"], max(1, int(cfg.warmup_frac * fitted)))
             if step % 10 == 0:
                 history.append({"step": step, "loss": float(loss), "lr": sched.get_last_lr()[0]})
-                log.info("pretrain step %d/%d loss %.3f", step, total, float(loss))
-            if cfg.time_budget_s and time.perf_counter() - t1 > cfg.time_budget_s:
+                log.info("pretrain step %d/%d loss %.3f", step, plan["total"], float(loss))
+            if step >= plan["total"]:
                 stopped = True
                 break
         if stopped:
-            log.warning("pretraining stopped by its time budget after %d/%d steps", step, total)
             break
     t_train = time.perf_counter() - t1
     path = save_backbone(bb, out / "clip.safetensors", {"recipe": json.dumps(to_dict(cfg))})
     bb.eval()
-    report = {"checkpoint": str(path), "steps": step, "planned_steps": total, "stopped_by_budget": stopped,
+    report = {"checkpoint": str(path), "steps": step, "planned_steps": plan["total"],
               "clips": len(labels), "videos_per_s": seen / max(t_train, 1e-9), "generate_s": t_gen,
               "train_s": t_train, "config": to_dict(cfg), "history": history}
     report["eval"] = evaluate_backbone(bb, cfg)

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         cfg.openness = list(args.openness)
     results = run_open_set(cfg)
     for r in results:
-        print(f"{r.method_label if hasattr(r, 'method_label') else r.method:24s} {r.task}/{r.openness_tag}_{r.split_index}: "
+        print(f"{r.method_label:24s} {r.task}/{r.openness_tag}_{r.split_index}: "
               f"AUROC {r.metrics['auroc']:6.2f}  OSCR {r.metrics['oscr']:6.2f}  closed acc {r.metrics['closed_acc']:6.2f}")
     print(f"results in {cfg.results_dir}")
     return 0

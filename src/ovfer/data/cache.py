@@ -9,9 +9,10 @@ face, settings; SPEC §2.3 step 4).
 Writes are atomic: each file is written to a temporary name in the same folder, flushed,
 fsync'ed and renamed, array first and sidecar last, so the sidecar is the commit marker
 and no half-written file ever sits under a final name. A damaged entry (missing or
-unparsable sidecar, wrong file size, a header that disagrees with the sidecar, or with
-``verify="checksum"`` a CRC mismatch) makes :meth:`ClipCache.get` log a warning, delete
-the entry and return ``None``, so the caller rebuilds it.
+unparsable sidecar, a file size that disagrees with the ``.npy`` header, or with
+``verify="checksum"`` a shape or CRC mismatch with the sidecar) makes
+:meth:`ClipCache.get` log a warning, delete the entry and return ``None``, so the caller
+rebuilds it.
 
 Entries without a clip (:meth:`ClipCache.put_meta`) record outcomes such as "no face in
 this video", so a resumed preprocessing run skips those videos too.
@@ -26,7 +27,7 @@ import tempfile
 import time
 import zlib
 from pathlib import Path
-from typing import Any, Literal, Mapping, Union
+from typing import Any, BinaryIO, Callable, Literal, Mapping, Sequence, Union
 
 import numpy as np
 
@@ -54,6 +55,20 @@ def source_fingerprint(source: PathLike) -> dict[str, Any]:
 
 def _crc32(arr: np.ndarray) -> int:
     return zlib.crc32(memoryview(np.ascontiguousarray(arr)).cast("B")) & 0xFFFFFFFF
+
+
+_Reader = Callable[[BinaryIO, tuple, np.dtype, int], np.ndarray]
+
+
+def _read_mmap(fh: BinaryIO, shape: tuple, dtype: np.dtype, offset: int) -> np.ndarray:
+    return np.memmap(fh, dtype=dtype, mode="r", offset=offset, shape=shape)
+
+
+def _read_all(fh: BinaryIO, shape: tuple, dtype: np.dtype, offset: int) -> np.ndarray:
+    arr = np.empty(shape, dtype)
+    if fh.readinto(memoryview(arr).cast("B")) != arr.nbytes:
+        raise ValueError("short read")
+    return arr
 
 
 def _write_atomic(path: Path, write: Any) -> None:
@@ -84,9 +99,9 @@ def _write_atomic(path: Path, write: Any) -> None:
 class ClipCache:
     """Face clips keyed by (source fingerprint, pipeline settings); see the module docstring.
 
-    ``verify="size"`` (default) checks sidecar, file size and ``.npy`` header on every
-    :meth:`get` (microseconds, keeps loading lazy); ``"checksum"`` also verifies the CRC-32
-    of the whole array, which reads all of it.
+    ``verify="size"`` (default) checks on every :meth:`get` that the sidecar exists and
+    that the file size matches the ``.npy`` header (microseconds; loading stays lazy);
+    ``"checksum"`` also parses the sidecar and verifies the CRC-32 of the whole array.
     """
 
     def __init__(self, root: PathLike, verify: Literal["size", "checksum"] = "size") -> None:
@@ -137,41 +152,72 @@ class ClipCache:
 
     def has(self, key: str, deep: bool = False) -> bool:
         """True if a valid clip is stored (``deep`` adds the checksum test)."""
-        side = self._sidecar(key)
-        if side is None or side["kind"] != "clip":
-            return False
-        return self._load(key, side, "checksum" if deep else self.verify) is not None
+        return self._load(key, "checksum" if deep else self.verify, _read_mmap) is not None
 
-    def get(self, key: str) -> np.ndarray | None:
-        """The clip as a read-only memory map ``(T, H, W, 3)``, or ``None`` if absent or
-        damaged (damaged entries are logged and deleted so the caller rebuilds them)."""
-        side = self._sidecar(key)
-        if side is None or side["kind"] != "clip":
-            return None
-        return self._load(key, side, self.verify)
+    def get(self, key: str, mmap: bool = True) -> np.ndarray | None:
+        """The clip ``(T, H, W, 3)``, or ``None`` if absent or damaged (damaged entries are
+        logged and deleted so the caller rebuilds them).
 
-    def _load(self, key: str, side: dict[str, Any], verify: str) -> np.ndarray | None:
-        npy, _ = self._paths(key)
+        ``mmap=True`` returns a read-only memory map (lazy: only touched frames are read);
+        ``mmap=False`` reads the whole array with one system call, which avoids page
+        faults when all of it is needed anyway.
+        """
+        return self._load(key, self.verify, _read_mmap if mmap else _read_all)
+
+    def get_frames(self, key: str, indices: Sequence[int]) -> np.ndarray | None:
+        """Frames ``indices`` of the clip as a new array ``(len(indices), H, W, 3)``, read
+        with one positioned read per frame (the loader's fast path for sampled frames);
+        ``None`` if absent or damaged, ``IndexError`` for an index outside the clip."""
+        idx = [int(i) for i in indices]
+
+        def read(fh: BinaryIO, shape: tuple[int, ...], dtype: np.dtype, offset: int) -> np.ndarray:
+            bad = [i for i in idx if not 0 <= i < shape[0]]
+            if bad:
+                raise IndexError(f"frame {bad[0]} outside clip {key} of {shape[0]} frames")
+            out = np.empty((len(idx), *shape[1:]), dtype)
+            step = out[0].nbytes if len(idx) else 0
+            for j, i in enumerate(idx):
+                if os.preadv(fh.fileno(), [memoryview(out[j]).cast("B")], offset + i * step) != step:
+                    raise ValueError("short read")
+            return out
+
+        if self.verify == "checksum":  # checking the CRC reads everything anyway
+            arr = self._load(key, "checksum", _read_all)
+            return None if arr is None else arr[idx]
+        return self._load(key, "size", read)
+
+    def _load(self, key: str, verify: str, read: _Reader) -> np.ndarray | None:
+        # The fast path never parses the sidecar (it can hold per-frame metadata of tens
+        # of kB): the sidecar must exist (commit marker) and the .npy header must account
+        # for the exact file size, which catches truncated and overlong files.
+        npy, js = self._paths(key)
+        if not js.exists():
+            return None  # not cached, or a writer has not committed yet
         try:
-            size = npy.stat().st_size
+            with npy.open("rb") as fh:
+                version = np.lib.format.read_magic(fh)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, fortran, dtype = read_header(fh)
+                offset, size = fh.tell(), os.fstat(fh.fileno()).st_size
+                expected = offset + int(np.prod(shape)) * dtype.itemsize
+                if size != expected or fortran or dtype.hasobject:
+                    raise ValueError(f"{size} bytes on disk, header implies {expected}")
+                arr = read(fh, tuple(shape), dtype, offset)
         except FileNotFoundError:
-            self._discard(key, "clip file missing")
+            side = self._sidecar(key)
+            if side is not None and side["kind"] == "clip":
+                self._discard(key, "clip file missing")
             return None
-        if size != side.get("file_size"):
-            self._discard(key, f"clip file has {size} bytes, sidecar says {side.get('file_size')}")
-            return None
-        try:
-            arr = np.load(npy, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as e:
             self._discard(key, f"unreadable clip file ({e})")
             return None
-        if list(arr.shape) != side.get("shape") or str(arr.dtype) != side.get("dtype"):
-            self._discard(key, f"clip header {arr.shape}/{arr.dtype} disagrees with the sidecar")
-            return None
-        if verify == "checksum" and _crc32(arr) != side.get("crc32"):
-            del arr
-            self._discard(key, "checksum mismatch")
-            return None
+        if verify == "checksum":
+            side = self._sidecar(key)
+            if side is None or list(arr.shape) != side.get("shape") or _crc32(arr) != side.get("crc32"):
+                del arr
+                self._discard(key, "shape or checksum disagrees with the sidecar")
+                return None
         return arr
 
     # ------------------------------------------------------------------ writing

@@ -36,7 +36,7 @@ import numpy as np
 
 from ovfer.data.cache import ClipCache
 from ovfer.data.faces import (
-    ORIGIN_NAMES, FaceDetector, RescaledDetector, align_face, create_detector, track_main_face,
+    DETECTORS, ORIGIN_NAMES, FaceDetector, RescaledDetector, align_face, create_detector, track_main_face,
 )
 from ovfer.data.video import VideoReadError, iter_frames
 
@@ -205,7 +205,7 @@ def extract_face_clip(source: PathLike, cfg: PreprocessConfig, detector: FaceDet
                             cfg.min_face_size, cfg.score_threshold, cfg.link_iou, cfg.max_gap)
     keep = np.flatnonzero(track.has_face)
     meta: dict[str, Any] = {
-        "source": str(source), "source_frames": len(small), "source_size": list(full_size),
+        "source": os.path.abspath(source), "source_frames": len(small), "source_size": list(full_size),
         "frame_indices": keep.tolist(), "no_face_frames": np.flatnonzero(~track.has_face).tolist(),
         "detector_calls": track.detector_calls, "settings": cfg.settings(),
     }
@@ -305,6 +305,7 @@ def preprocess(
     from tqdm.auto import tqdm
 
     cfg = cfg or PreprocessConfig()
+    DETECTORS.get(cfg.detector)  # an unknown name fails here, listing the valid ones
     cache = cache if isinstance(cache, ClipCache) else ClipCache(cache)
     cache.remove_stale_temp()
     summary = PreprocessSummary()
@@ -314,7 +315,9 @@ def preprocess(
         key, res = _cached_result(v, cache, cfg)
         if res is not None:
             summary.results.append(res)
-        elif key not in seen:
+        elif key in seen:  # the same file under another spelling of its path
+            summary.results.append(VideoResult(v, "skipped", key, "duplicate of an earlier input"))
+        else:
             seen.add(key)
             todo.append((v, key))
     bar = tqdm(total=len(todo), desc="preprocess", unit="video", disable=not progress or not todo)

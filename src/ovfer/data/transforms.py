@@ -39,13 +39,18 @@ NORM_STATS: dict[str, tuple[tuple[float, float, float], tuple[float, float, floa
 
 
 def to_float_clip(x: torch.Tensor | np.ndarray) -> torch.Tensor:
-    """(T, H, W, 3) uint8 numpy (decoder output) or (T, 3, H, W) tensor -> float32 (T, 3, H, W) in [0, 1]."""
+    """Decoder frames -> float32 clip (T, 3, H, W) in [0, 1].
+
+    Accepts (T, H, W, 3) uint8 arrays or tensors (channels last, as ``ovfer.data.video``
+    returns them) and (T, 3, H, W) tensors; a shape that is (T, 3, ...) is read as
+    channels first.
+    """
     if isinstance(x, np.ndarray):
-        if x.ndim != 4 or x.shape[-1] != 3:
-            raise ValueError(f"expected frames (T, H, W, 3), got shape {x.shape}")
-        x = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)
+        x = torch.from_numpy(np.ascontiguousarray(x))
+    if x.ndim == 4 and x.shape[1] != 3 and x.shape[-1] == 3:
+        x = x.permute(0, 3, 1, 2)
     if x.ndim != 4 or x.shape[1] != 3:
-        raise ValueError(f"expected a clip (T, 3, H, W), got shape {tuple(x.shape)}")
+        raise ValueError(f"expected a clip (T, 3, H, W) or frames (T, H, W, 3), got shape {tuple(x.shape)}")
     if x.dtype == torch.uint8:
         return x.float().div_(255.0)
     return x.float()

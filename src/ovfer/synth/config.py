@@ -125,8 +125,8 @@ class FramingConfig:
     """How the face sits in the frame (SPEC §2.6: aligned or scene)."""
 
     mode: Literal["aligned", "scene"] = "aligned"
-    eye_y: float = 0.4  # aligned: eye height, fraction of the frame height
-    eye_distance: float = 0.44  # aligned: IOD as a fraction of the frame width
+    eye_y: float = 0.39  # aligned: eye height, fraction of the frame height
+    eye_distance: float = 0.46  # aligned: IOD as a fraction of the frame width (for a face half width of 1.3)
     jitter: float = 0.015  # aligned: s.d. of the per-clip eye position (fraction of width)
     frame_jitter: float = 0.004  # aligned: s.d. of per-frame alignment noise
     scene_iod: Range = (0.08, 0.14)  # scene: IOD as a fraction of the frame height
@@ -148,6 +148,7 @@ class VideoConfig:
     frames: int = 16
     fps: float = 10.0
     crf: int = 18  # libx264 quality (0 = lossless)
+    preset: str = "veryfast"  # libx264 speed preset
     supersample: int = 3  # render at this factor, then area-downsample (anti-aliasing)
 
     def __post_init__(self) -> None:

@@ -10,6 +10,7 @@ Sides: ``s = -1`` is the image-left half of the face, ``s = +1`` the image-right
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -17,6 +18,15 @@ from .aus import AU_INDEX
 from .identity import Identity
 
 Colour = tuple[float, float, float]
+
+# constant sample positions along curves (computed once: the renderer runs per frame)
+_EYE_T = np.linspace(0, 1, 13)[:, None]
+_BROW_U = np.linspace(0, 1, 9)
+_MOUTH_T = np.linspace(-1, 1, 17)
+_FOREHEAD_X = np.linspace(-0.42, 0.42, 9)
+_FOREHEAD_SIDE_X = np.linspace(0.3, 0.95, 7)
+_TEETH_X = np.linspace(-0.85, 0.85, 9)
+_CHIN_X = np.linspace(-0.22, 0.22, 9)
 
 
 @dataclass
@@ -36,7 +46,7 @@ class Op:
 
 def mix(c1: Colour, c2: Colour, a: float) -> Colour:
     """Linear blend c1 -> c2; used instead of alpha blending (features sit on flat skin)."""
-    a = float(np.clip(a, 0.0, 1.0))
+    a = min(1.0, max(0.0, float(a)))
     return (c1[0] + (c2[0] - c1[0]) * a, c1[1] + (c2[1] - c1[1]) * a, c1[2] + (c2[2] - c1[2]) * a)
 
 
@@ -44,17 +54,29 @@ def scale(c: Colour, k: float) -> Colour:
     return (min(255.0, c[0] * k), min(255.0, c[1] * k), min(255.0, c[2] * k))
 
 
-def ellipse(cx: float, cy: float, ax: float, ay: float, angle: float = 0.0, n: int = 20) -> np.ndarray:
+@lru_cache(maxsize=None)
+def _circle(n: int) -> np.ndarray:
     t = np.linspace(0, 2 * np.pi, n, endpoint=False)
-    ca, sa = np.cos(angle), np.sin(angle)
-    x, y = ax * np.cos(t), ay * np.sin(t)
-    return np.stack([cx + ca * x - sa * y, cy + sa * x + ca * y], 1)
+    return np.stack([np.cos(t), np.sin(t)], 1)
+
+
+@lru_cache(maxsize=None)
+def _bernstein(n: int) -> np.ndarray:
+    t = np.linspace(0, 1, n)[:, None]
+    return np.concatenate([(1 - t) ** 2, 2 * (1 - t) * t, t**2], 1)
+
+
+def ellipse(cx: float, cy: float, ax: float, ay: float, angle: float = 0.0, n: int = 20) -> np.ndarray:
+    u = _circle(n) * (ax, ay)
+    if angle:
+        ca, sa = np.cos(angle), np.sin(angle)
+        u = u @ np.array([[ca, sa], [-sa, ca]])
+    return u + (cx, cy)
 
 
 def bezier(p0, p1, p2, n: int = 10) -> np.ndarray:
-    t = np.linspace(0, 1, n)[:, None]
-    p0, p1, p2 = (np.asarray(p, np.float64) for p in (p0, p1, p2))
-    return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
+    """Quadratic Bezier curve with ``n`` points."""
+    return _bernstein(n) @ np.array([p0, p1, p2], np.float64)
 
 
 def thick_curve(centre: np.ndarray, widths: np.ndarray) -> np.ndarray:
@@ -117,7 +139,7 @@ def build_face(idn: Identity, aus: np.ndarray, gaze: tuple[float, float], side: 
     jaw = 0.24 * a["AU26"]
     ops: list[Op] = []
     skin = idn.skin
-    dark = scale(skin, 0.45)
+    dark = scale(skin, 0.35)  # creases and folds
     outline, _ = head_outline(idn, jaw)
     ops += _body(idn)
     ops += _hair_back(idn)
@@ -130,16 +152,18 @@ def build_face(idn: Identity, aus: np.ndarray, gaze: tuple[float, float], side: 
         ops += _eye_surround(idn, a, s, dark)
         ops += _nasolabial(idn, a, s, dark)
     ops += _nose(idn, a, dark)
-    ops += _chin(idn, a, jaw, dark)
-    ops += _mouth(idn, a, jaw, dark)
+    mouth = _mouth_curves(idn, a, jaw)
+    ops += _chin(idn, a, jaw, dark, mouth)
+    ops += _mouth(idn, a, jaw, dark, mouth)
     for s in (-1, 1):
         ops += _eye(idn, a, s, gaze)
         ops += _brow(idn, a, s)
-    ops += _hair_front(idn, outline)
+    ops += _hair_front(idn)
     return ops
 
 
 # ---------------------------------------------------------------- body, hair, beard
+@lru_cache(maxsize=64)
 def _body(idn: Identity) -> list[Op]:
     w, y0 = idn.face_w, idn.chin
     neck = np.array([[-0.55 * w, 0.9], [0.55 * w, 0.9], [0.62 * w, y0 + 1.0], [-0.62 * w, y0 + 1.0]])
@@ -157,6 +181,7 @@ def _body(idn: Identity) -> list[Op]:
     return out
 
 
+@lru_cache(maxsize=64)
 def _hair_back(idn: Identity) -> list[Op]:
     if idn.hair_style != "long":
         return []
@@ -170,19 +195,22 @@ def _hair_back(idn: Identity) -> list[Op]:
     return out
 
 
-def _hair_front(idn: Identity, outline: np.ndarray) -> list[Op]:
+@lru_cache(maxsize=64)
+def _hair_front(idn: Identity) -> list[Op]:
     if idn.hair_style == "bald":
         return []
+    outline, _ = head_outline(idn, 0.0)
     w, v = idn.face_w, idn.hair_volume
     top = outline[outline[:, 1] < 0.0]
     top = top[np.argsort(np.arctan2(top[:, 1] - 0.3, top[:, 0]))]  # left side -> over the top -> right
     centre = np.array([0.0, 0.3])
-    cap = centre + (top - centre) * (1 + v / 1.6)
+    grow = 1 + (v / 1.6) * np.sqrt(np.clip(-top[:, 1] / idn.forehead, 0, 1))[:, None]  # volume on top, none at the temples
+    cap = centre + (top - centre) * grow
     lower = -idn.hairline
     if idn.hair_style == "fringe":
         lower = idn.brow_y - 0.28
     xs = np.linspace(w * 0.97, -w * 0.97, 15)
-    ys = lower + (0.55 + lower) * (np.abs(xs) / w) ** 3.0 * 0.9
+    ys = lower + (-0.3 - lower) * (np.abs(xs) / w) ** 2.5  # the hairline drops to the temples
     if idn.hair_style == "fringe":
         ys = ys + 0.04 * np.sin(np.arange(len(xs)) * 2.1)
     ys = np.minimum(ys, 0.05)
@@ -190,9 +218,9 @@ def _hair_front(idn: Identity, outline: np.ndarray) -> list[Op]:
     poly = np.concatenate([cap, [[w * 1.02, 0.05]], hairline, [[-w * 1.02, 0.05]]])
     ops = [Op("fill", poly, idn.hair, alpha=True, dz=-9.0)]
     dk = scale(idn.hair, 0.7)
-    for k in range(5):  # a few strands for texture
-        x0 = (k - 2) * 0.32 * w
-        ops.append(Op("line", bezier([x0, -idn.forehead - v * 0.5], [x0 * 1.3, lower - 0.3], [x0 * 1.1, lower + 0.02], 6),
+    for k in (-1, 0, 1):  # a few strands for texture, inside the cap
+        x0 = k * 0.3 * w
+        ops.append(Op("line", bezier([x0 * 0.8, -idn.forehead - v * 0.3], [x0 * 1.15, lower - 0.3], [x0 * 1.1, lower + 0.02], 6),
                       dk, 0.025, dz=-9.0))
     return ops
 
@@ -201,7 +229,7 @@ def _beard(idn: Identity, outline: np.ndarray, jaw: float) -> Op:
     lower = outline[outline[:, 1] > idn.nose_len + 0.15]
     lower = lower[np.argsort(-np.arctan2(lower[:, 1] - 0.3, lower[:, 0]))]
     poly = np.concatenate([lower, [[-0.3, idn.nose_len + 0.12], [0.3, idn.nose_len + 0.12]]])
-    return Op("fill", poly, mix(idn.skin, idn.hair, 0.2 * idn.beard))
+    return Op("fill", poly, mix(idn.skin, (48, 40, 36), 0.22 * idn.beard))
 
 
 # ---------------------------------------------------------------- upper face
@@ -229,12 +257,12 @@ def _forehead(idn: Identity, a: _AUs, dark: Colour) -> list[Op]:
         yk = idn.brow_y - 0.2 - 0.1 * k - up
         k1 = 0.85 * a["AU1"] + 0.25 * idn.wrinkles - 0.1 * k
         if k1 > 0.03:
-            x = np.linspace(-0.42, 0.42, 9)
+            x = _FOREHEAD_X
             ops.append(Op("line", np.stack([x, yk - 0.05 * np.cos(np.pi * x / 0.84)], 1), mix(idn.skin, dark, k1), 0.024))
         k2 = 0.8 * a["AU2"] + 0.2 * idn.wrinkles - 0.1 * k
         if k2 > 0.03:
             for s in (-1, 1):
-                x = s * np.linspace(0.3, 0.95, 7)
+                x = s * _FOREHEAD_SIDE_X
                 ops.append(Op("line", np.stack([x, yk + 0.02 * (np.abs(x) - 0.3)], 1), mix(idn.skin, dark, k2), 0.024))
     k4 = 0.9 * a["AU4"]
     if k4 > 0.03:  # vertical glabella lines
@@ -249,7 +277,7 @@ def _eye_geometry(idn: Identity, a: _AUs, s: int) -> dict[str, np.ndarray]:
     cx, cy = s * 0.5 + idn.eye_offsets[i], idn.eye_offsets[i + 1]
     inner = np.array([cx - s * idn.eye_w, cy + 0.01])
     outer = np.array([cx + s * idn.eye_w, cy - idn.eye_tilt])
-    t = np.linspace(0, 1, 13)[:, None]
+    t = _EYE_T
     base = inner * (1 - t) + outer * t
     blink = a["AU45"]
     hu = idn.eye_h * max(0.1, 1 + 1.1 * a["AU5"] - 0.35 * a["AU7"] - 0.3 * a["AU6"] - 0.2 * a["AU4"])
@@ -307,7 +335,7 @@ def _eye(idn: Identity, a: _AUs, s: int, gaze: tuple[float, float]) -> list[Op]:
 
 
 def _brow(idn: Identity, a: _AUs, s: int) -> list[Op]:
-    u = np.linspace(0, 1, 9)
+    u = _BROW_U
     x = s * (0.16 + u * (idn.brow_len - 0.16))
     y = idn.brow_y - idn.brow_arch * np.sin(np.pi * u**0.8)
     dy = (-0.26 * a["AU1"] * (1 - u) ** 1.3 - 0.05 * a["AU1"]
@@ -353,9 +381,9 @@ def _nose(idn: Identity, a: _AUs, dark: Colour) -> list[Op]:
 
 def _mouth_corner(idn: Identity, a: _AUs, s: int, jaw: float) -> np.ndarray:
     a12, a14 = a.side12(s), a.side14(s)
-    x = (idn.mouth_w + 0.12 * a12 + 0.14 * a["AU20"] - 0.07 * a14 - 0.05 * a["AU23"]
-         - 0.04 * a["AU24"] - 0.05 * a["AU26"] + 0.02 * a["AU16"])
-    dy = (-0.15 * a12 - 0.03 * a14 + 0.14 * a["AU15"] + 0.03 * a["AU20"] + 0.04 * a["AU16"]
+    x = (idn.mouth_w + 0.12 * a12 + 0.2 * a["AU20"] - 0.09 * a14 - 0.08 * a["AU23"]
+         - 0.05 * a["AU24"] - 0.05 * a["AU26"] + 0.02 * a["AU16"])
+    dy = (-0.15 * a12 - 0.03 * a14 + 0.18 * a["AU15"] + 0.05 * a["AU20"] + 0.04 * a["AU16"]
           + 0.45 * jaw + 0.02 * a["AU17"] - 0.03 * a["AU10"])
     return np.array([s * x, dy])
 
@@ -374,20 +402,20 @@ def _nasolabial(idn: Identity, a: _AUs, s: int, dark: Colour) -> list[Op]:
 # ---------------------------------------------------------------- mouth and chin
 def _mouth_curves(idn: Identity, a: _AUs, jaw: float) -> dict[str, np.ndarray]:
     cl, cr = _mouth_corner(idn, a, -1, jaw), _mouth_corner(idn, a, 1, jaw)
-    t = np.linspace(-1, 1, 17)
-    x = (cl[0] * (1 - t) + cr[0] * (1 + t)) / 2
+    t = _MOUTH_T
+    x = np.where(t < 0, -t * cl[0], t * cr[0])  # each half follows its own corner
     yc = idn.mouth_y - 0.05 * a["AU17"]
     base = yc + np.where(t < 0, cl[1], cr[1]) * t**2
-    a12 = max(a.side12(-1), a.side12(1))
+    a12 = (a.side12(-1) + a.side12(1)) / 2
     raise_up = 0.075 * a["AU10"] + 0.02 * a["AU9"]
     press = 1 - 0.7 * a["AU24"] - 0.3 * a["AU23"]
-    gap_up = max(0.0, (0.03 * a["AU25"] + 0.04 * a["AU26"] + 0.05 * a12) * press)
-    gap_lo = max(0.0, (0.035 * a["AU25"] + 0.9 * jaw + 0.11 * a["AU16"] - 0.05 * a["AU17"]) * press)
+    gap_up = max(0.0, (0.04 * a["AU25"] + 0.04 * a["AU26"] + 0.05 * a12) * press)
+    gap_lo = max(0.0, (0.05 * a["AU25"] + 0.9 * jaw + 0.11 * a["AU16"] - 0.05 * a["AU17"]) * press)
     f = (1 - t**2) ** 0.7
     inner_up = base - raise_up * (1 - t**2) ** 0.4 - gap_up * f
     inner_lo = base + gap_lo * f
-    tu = idn.lip_up * max(0.25, 1 - 0.45 * a["AU23"] - 0.6 * a["AU24"] - 0.3 * a12 - 0.25 * a["AU20"])
-    tl = idn.lip_lo * max(0.25, 1 - 0.45 * a["AU23"] - 0.6 * a["AU24"] - 0.25 * a["AU20"] + 0.3 * a["AU17"])
+    tu = idn.lip_up * max(0.2, 1 - 0.6 * a["AU23"] - 0.75 * a["AU24"] - 0.3 * a12 - 0.35 * a["AU20"])
+    tl = idn.lip_lo * max(0.2, 1 - 0.6 * a["AU23"] - 0.75 * a["AU24"] - 0.35 * a["AU20"] + 0.3 * a["AU17"])
     bow = 1 - 0.3 * np.exp(-((t / 0.13) ** 2))
     outer_up = inner_up - tu * (1 - t**2) ** 0.55 * bow
     outer_lo = inner_lo + tl * (1 - t**2) ** 0.6
@@ -396,22 +424,33 @@ def _mouth_curves(idn: Identity, a: _AUs, jaw: float) -> dict[str, np.ndarray]:
             "cl": cl, "cr": cr}
 
 
-def _mouth(idn: Identity, a: _AUs, jaw: float, dark: Colour) -> list[Op]:
-    m = _mouth_curves(idn, a, jaw)
+def _mouth(idn: Identity, a: _AUs, jaw: float, dark: Colour, m: dict[str, np.ndarray]) -> list[Op]:
     x = m["x"]
     P = lambda y: np.stack([x, y], 1)  # noqa: E731
     ops: list[Op] = []
     my = idn.mouth_y
-    k24 = 0.5 * a["AU24"] + 0.2 * a["AU23"]
+    k24 = 0.8 * a["AU24"] + 0.25 * a["AU23"]
     if k24 > 0.03:  # bulges above and below pressed lips
-        ops.append(Op("line", P(m["outer_up"] - 0.06)[3:14], mix(idn.skin, dark, k24), 0.025))
-        ops.append(Op("line", P(m["outer_lo"] + 0.06)[3:14], mix(idn.skin, dark, k24), 0.025))
+        ops.append(Op("line", P(m["outer_up"] - 0.07)[3:14], mix(idn.skin, dark, k24), 0.03))
+        ops.append(Op("line", P(m["outer_lo"] + 0.07)[3:14], mix(idn.skin, dark, k24), 0.03))
+    k20 = 0.8 * a["AU20"]
+    if k20 > 0.03:  # skin stretched beside the mouth corners
+        for c, s in ((m["cl"], -1), (m["cr"], 1)):
+            cy = idn.mouth_y + c[1]
+            ops.append(Op("line", np.array([[c[0] + s * 0.06, cy - 0.02], [c[0] + s * 0.22, cy + 0.04]]),
+                          mix(idn.skin, dark, k20), 0.026))
+    k15 = 0.7 * a["AU15"]
+    if k15 > 0.03:  # lines running down from the depressed corners
+        for c, s in ((m["cl"], -1), (m["cr"], 1)):
+            cy = idn.mouth_y + c[1]
+            ops.append(Op("line", bezier([c[0] + s * 0.03, cy + 0.04], [c[0] + s * 0.06, cy + 0.14], [c[0] + s * 0.03, cy + 0.24], 5),
+                          mix(idn.skin, dark, k15), 0.026))
     for s in (-1, 1):  # philtrum
         ops.append(Op("line", np.array([[s * 0.05, idn.nose_len + 0.1], [s * 0.065, float(m["outer_up"][6 if s < 0 else 10])]]),
                       mix(idn.skin, dark, 0.18), 0.025, dz=0.1))
     if float(m["gap"]) > 0.004:
         cavity = np.concatenate([P(m["inner_up"]), P(m["inner_lo"])[::-1][1:-1]])
-        tx = np.linspace(-0.85, 0.85, 9) * idn.mouth_w
+        tx = _TEETH_X * idn.mouth_w
         upper_teeth = np.concatenate([np.stack([tx, my - 0.14 + 0 * tx], 1), np.stack([tx[::-1], my + 0.03 + 0.06 * (tx[::-1] / idn.mouth_w) ** 2], 1)])
         lo_top = my + 0.04 + 0.9 * jaw
         lower_teeth = np.concatenate([np.stack([tx, lo_top + 0.05 * (tx / idn.mouth_w) ** 2], 1), np.stack([tx[::-1], lo_top + 0.12 + 0 * tx], 1)])
@@ -423,37 +462,37 @@ def _mouth(idn: Identity, a: _AUs, jaw: float, dark: Colour) -> list[Op]:
             Op("line", np.stack([tx, my + 0.03 + 0.06 * (tx / idn.mouth_w) ** 2], 1), (170, 160, 150), 0.012)]))
     upper = np.concatenate([P(m["outer_up"]), P(m["inner_up"])[::-1][1:-1]])
     lower = np.concatenate([P(m["inner_lo"]), P(m["outer_lo"])[::-1][1:-1]])
-    ops.append(Op("fill", upper, scale(idn.lips, 0.95), dz=0.1))
-    ops.append(Op("fill", lower, idn.lips, dz=0.1))
+    pale = mix(idn.lips, idn.skin, 0.45 * a["AU24"])  # pressed lips blanch
+    ops.append(Op("fill", upper, scale(pale, 0.95), dz=0.1))
+    ops.append(Op("fill", lower, pale, dz=0.1))
     hi = P(m["inner_lo"] + 0.55 * (m["outer_lo"] - m["inner_lo"]))[5:12]
     ops.append(Op("line", hi, scale(idn.lips, 1.12), 0.025, dz=0.1))
-    k23 = 0.7 * a["AU23"]
-    if k23 > 0.03:
-        ops.append(Op("line", upper, scale(idn.lips, 1 - 0.45 * k23), 0.02, closed=True, dz=0.1))
-        ops.append(Op("line", lower, scale(idn.lips, 1 - 0.45 * k23), 0.02, closed=True, dz=0.1))
+    k23 = 0.9 * a["AU23"]
+    if k23 > 0.03:  # tightened lips: sharp, dark borders
+        ops.append(Op("line", upper, scale(idn.lips, 1 - 0.55 * k23), 0.028, closed=True, dz=0.1))
+        ops.append(Op("line", lower, scale(idn.lips, 1 - 0.55 * k23), 0.028, closed=True, dz=0.1))
     line = P((m["inner_up"] + m["inner_lo"]) / 2) if float(m["gap"]) <= 0.004 else P(m["inner_up"])
     ops.append(Op("line", line, scale(idn.lips, 0.45), 0.028, dz=0.1))
     for s, c in ((-1, m["cl"]), (1, m["cr"])):  # dimples and corner shadows
         cx, cy = c[0], idn.mouth_y - 0.05 * a["AU17"] + c[1]
-        k14 = 0.9 * a.side14(s)
+        k14 = a.side14(s)
         ops.append(Op("line", bezier([cx, cy - 0.02], [cx + s * 0.035, cy], [cx, cy + 0.03], 5),
                       mix(idn.skin, dark, 0.3 + k14 * 0.6), 0.022 + 0.02 * k14))
-        if k14 > 0.03:
-            ops.append(Op("line", bezier([cx + s * 0.07, cy - 0.06], [cx + s * 0.11, cy], [cx + s * 0.07, cy + 0.06], 5),
-                          mix(idn.skin, dark, k14), 0.025))
+        if k14 > 0.03:  # the dimple: a deep crescent beside the corner
+            ops.append(Op("line", bezier([cx + s * 0.06, cy - 0.1], [cx + s * 0.14, cy], [cx + s * 0.06, cy + 0.1], 7),
+                          mix(idn.skin, dark, k14), 0.035))
     return ops
 
 
-def _chin(idn: Identity, a: _AUs, jaw: float, dark: Colour) -> list[Op]:
-    m = _mouth_curves(idn, a, jaw)
+def _chin(idn: Identity, a: _AUs, jaw: float, dark: Colour, m: dict[str, np.ndarray]) -> list[Op]:
     lo = float(m["outer_lo"][8])
     ys = lo + 0.11 - 0.05 * a["AU17"]
-    xs = np.linspace(-0.22, 0.22, 9)
+    xs = _CHIN_X
     k = 0.08 + 0.3 * idn.wrinkles + 0.65 * a["AU17"]
     ops = [Op("line", np.stack([xs, ys - 0.045 * (xs / 0.22) ** 2], 1), mix(idn.skin, dark, k), 0.03)]
     cy = idn.chin + jaw - 0.22 - 0.03 * a["AU17"]
     if a["AU17"] > 0.03:
-        ops.append(Op("fill", ellipse(0, cy, 0.2, 0.1 + 0.02 * a["AU17"]), mix(idn.skin, (255, 255, 255), 0.18 * a["AU17"])))
+        ops.append(Op("fill", ellipse(0, cy, 0.2, 0.1 + 0.02 * a["AU17"]), mix(idn.skin, scale(idn.skin, 1.15), a["AU17"])))
         for dx, dy in idn.chin_dots:
-            ops.append(Op("fill", ellipse(dx, cy + dy, 0.022, 0.016, 0, 6), mix(idn.skin, dark, 0.45 * a["AU17"])))
+            ops.append(Op("fill", ellipse(dx, cy + dy, 0.018, 0.014, 0, 6), mix(idn.skin, dark, 0.4 * a["AU17"])))
     return ops

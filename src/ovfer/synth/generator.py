@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 GENERATOR_VERSION = "synthfer-1.0"
 PRESETS = ("default", "hard", "scene")
 _PLAN_STREAM = 10**9  # rng stream of the class order; far from any clip index
+REFERENCE_FACE_WIDTH = 1.3  # face half width (IOD units) that the aligned eye distance refers to
 
 
 @dataclass
@@ -95,6 +96,11 @@ def _roi(M: np.ndarray, idn: Identity, place: Placement) -> tuple[int, int, int,
     return (max(0, x0), max(0, y0), min(W, x1), min(H, y1))
 
 
+def aligned_zoom(idn: Identity) -> float:
+    """Aligned crops normalise the face width (like a detector box), not only the eye distance."""
+    return float(np.clip(REFERENCE_FACE_WIDTH / idn.face_w, 0.9, 1.1))
+
+
 def render_clip(label: str | Sequence[str], rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.ndarray, dict[str, Any]]:
     """Render one clip of class ``label``: (T, H, W, 3) uint8 RGB frames and its metadata."""
     label = parse_label(label)
@@ -102,13 +108,14 @@ def render_clip(label: str | Sequence[str], rng: np.random.Generator, cfg: Synth
     T, H, W = v.frames, v.height, v.width
     idn = sample_identity(rng, cfg.identity)
     tl = sample_timeline(rng, label, cfg)
-    place = sample_placement(rng, T, H, W, cfg.framing)
+    place = sample_placement(rng, T, H, W, cfg.framing, zoom=aligned_zoom(idn))
     bg = background(rng, H, W, cfg.framing.mode, cfg.framing.clutter)
     light = sample_lighting(rng, H, W, cfg.appearance)
     eyes = _eyes(idn)
     frames = np.empty((T, H, W, 3), np.uint8)
     boxes: list[list[int] | None] = []
     fractions: list[float] = []
+    shade = None
     for t in range(T):
         img = bg.copy()
         if place.empty[t]:
@@ -122,11 +129,13 @@ def render_clip(label: str | Sequence[str], rng: np.random.Generator, cfg: Synth
             canvas.draw(build_face(idn, tl.aus[t], (float(tl.gaze[t, 0]), float(tl.gaze[t, 1])), tl.side), idn, pose)
             rgb, alpha, face = canvas.result()
             x0, y0, x1, y1 = roi
-            rgb *= shading((y1 - y0, x1 - x0), roi, M, idn, light.shading, light.side)
+            if shade is None or place.mode == "scene":  # aligned crops barely move: shade once
+                shade = shading((y1 - y0, x1 - x0), roi, M, idn, light.shading, light.side)
+            rgb *= shade
             sub = img[y0:y1, x0:x1]
             sub[:] = rgb + sub * (1.0 - alpha[..., None])
             fractions.append(round(float(face.sum()) / (H * W), 4))
-            boxes.append(_face_box(idn, tl.aus[t], pose, M, H, W))
+            boxes.append(_face_box(idn, tl.aus[t], pose, M, H, W) if place.mode == "scene" else [0, 0, W, H])
         frames[t] = apply_camera(img, light, rng)
     caption = make_caption(label, tl.apex_aus, rng, cfg.captions, idn.female, tl.weak and label != ("neutral",),
                            tl.talking, tl.blinks)
@@ -158,7 +167,7 @@ def render_face(
     H, W = cfg.video.height, cfg.video.width
     vec = to_vector(aus) if isinstance(aus, Mapping) else np.asarray(aus, np.float32)
     f = cfg.framing
-    d, y = f.eye_distance * W, f.eye_y * H
+    d, y = f.eye_distance * W * aligned_zoom(idn), f.eye_y * H
     M = similarity(project(_eyes(idn), depth(_eyes(idn), idn) - 0.08, *pose),
                    np.array([[W / 2 - d / 2, y], [W / 2 + d / 2, y]]))
     canvas = Canvas((0, 0, W, H), M, cfg.video.supersample)
@@ -243,7 +252,7 @@ def _write_one(task: tuple[int, int, str, tuple[str, ...], str]) -> dict[str, An
     seed, index, clip_id, label, path = task
     cfg = _WORKER_CFG
     clip = make_clip(cfg, seed, index, label, clip_id)
-    write_mp4(path, clip.frames, cfg.video.fps, cfg.video.crf)
+    write_mp4(path, clip.frames, cfg.video.fps, cfg.video.crf, cfg.video.preset)
     keep = ("caption_zh", "apex_frame", "apex_intensity", "weak", "talking", "blinks", "unilateral_side",
             "female", "framing", "empty_frames")
     meta = {"id": clip_id, "index": index, "video": f"videos/{clip_id}.mp4", "label": clip.class_name,

@@ -14,7 +14,7 @@ from .config import IdentityConfig, Range
 #: Skin tones from light to dark (RGB); ``skin_tone`` interpolates along this list.
 SKIN_PALETTE = np.array(
     [(252, 222, 198), (240, 196, 164), (226, 174, 134), (200, 144, 104),
-     (168, 112, 76), (128, 84, 56), (92, 60, 42)], np.float32)
+     (172, 116, 80), (138, 92, 62), (108, 70, 50)], np.float32)
 HAIR_COLOURS = np.array(
     [(28, 24, 22), (58, 40, 30), (98, 68, 44), (186, 156, 108), (136, 68, 38), (150, 148, 146)],
     np.float32)

@@ -6,6 +6,8 @@ layer plus its coverage (alpha) — so the face can be composited onto any backg
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 
@@ -118,12 +120,17 @@ class Canvas:
         return rgb, alpha, skin
 
 
+@lru_cache(maxsize=8)
+def _grid(x0: int, y0: int, x1: int, y1: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.meshgrid(np.arange(x0, x1, dtype=np.float32) + 0.5, np.arange(y0, y1, dtype=np.float32) + 0.5)
+
+
 def shading(shape: tuple[int, int], roi: tuple[int, int, int, int], M: np.ndarray, idn: Identity,
             strength: float, side: float) -> np.ndarray:
     """Multiplicative shading of the head: darker towards the edges, lit from one side."""
     x0, y0, x1, y1 = roi
     h, w = shape
-    xs, ys = np.meshgrid(np.arange(x0, x1, dtype=np.float32) + 0.5, np.arange(y0, y1, dtype=np.float32) + 0.5)
+    xs, ys = _grid(x0, y0, x1, y1)
     Minv = cv2.invertAffineTransform(np.asarray(M, np.float64))
     u = Minv[0, 0] * xs + Minv[0, 1] * ys + Minv[0, 2]
     v = Minv[1, 0] * xs + Minv[1, 1] * ys + Minv[1, 2]

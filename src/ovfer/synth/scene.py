@@ -47,10 +47,12 @@ class Placement:
         return np.array([[self.iod, 0.0, cx], [0.0, self.iod, cy]])
 
 
-def sample_placement(rng: np.random.Generator, T: int, H: int, W: int, cfg: FramingConfig) -> Placement:
+def sample_placement(rng: np.random.Generator, T: int, H: int, W: int, cfg: FramingConfig,
+                     zoom: float = 1.0) -> Placement:
+    """``zoom`` scales the aligned crop (used to normalise face width, as box-based crops do)."""
     empty = np.zeros(T, bool)
     if cfg.mode == "aligned":
-        d, y = cfg.eye_distance * W, cfg.eye_y * H
+        d, y = cfg.eye_distance * W * zoom, cfg.eye_y * H
         base = np.array([[W / 2 - d / 2, y], [W / 2 + d / 2, y]])
         jit = rng.normal(0, cfg.jitter * W, (1, 2, 2))
         jit[:, 1] = jit[:, 0] + (jit[:, 1] - jit[:, 0]) * 0.5  # mostly shift, a little scale/tilt

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 
-def write_mp4(path: str | Path, frames: np.ndarray, fps: float = 10.0, crf: int = 18) -> Path:
+def write_mp4(path: str | Path, frames: np.ndarray, fps: float = 10.0, crf: int = 18, preset: str = "veryfast") -> Path:
     """Encode (T, H, W, 3) uint8 RGB frames as yuv420p H.264; written to a temp file, then renamed."""
     import av  # lazy: only writers and readers need FFmpeg
 
@@ -24,7 +24,7 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: float = 10.0, crf: int 
     with av.open(str(tmp), "w", format="mp4") as box:
         stream = box.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
         stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "fast"}
+        stream.options = {"crf": str(crf), "preset": preset}
         stream.codec_context.thread_count = 1
         for f in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
