@@ -133,13 +133,13 @@ class Recognizer:
 
 
 def face_clip(path: Path, face_config: Any = None) -> tuple[np.ndarray, int]:
-    """Aligned face frames (N, S, S, 3) of the main face of a video; NoFaceError when none."""
-    from ovfer.data.preprocess import extract_face_clip
+    """Aligned face frames (N, S, S, 3) of the main face of a video, and N; NoFaceError when none."""
+    from ovfer.data.preprocess import PreprocessConfig, extract_face_clip
 
-    result = extract_face_clip(path, face_config)
-    if result is None or len(result[0]) == 0:
+    result = extract_face_clip(path, face_config or PreprocessConfig())
+    if result.clip is None or len(result.clip) == 0:
         raise NoFaceError(f"no face found in {path}")
-    return result
+    return result.clip, len(result.clip)
 
 
 def load(name: str, checkpoint: str | Path | None = None, **kwargs: Any) -> Recognizer:

@@ -220,3 +220,16 @@ def test_iter_frames_max_frames(tmp_path: Path) -> None:
     path = tmp_path / "clip.mp4"
     write_video(path, ramp_frames(10), fps=10)
     assert len(list(iter_frames(path, max_frames=4))) == 4
+
+
+@needs_media
+@pytest.mark.parametrize("name", ["single_face.mp4", "face_noface.mov"])
+def test_fast_colour_conversion_matches_swscale(name: str) -> None:
+    import av
+
+    with av.open(str(VIDEOS / name)) as c:
+        frame = next(c.decode(video=0))
+        ref = frame.to_ndarray(format="rgb24")
+        ours = V._frame_to_rgb(frame)
+    assert ours.shape == ref.shape and ours.dtype == np.uint8
+    assert np.abs(ours.astype(int) - ref.astype(int)).mean() < 2.0

@@ -15,7 +15,8 @@ def test_aligned_face_fills_the_frame():
 
 
 def test_scene_face_is_smaller_and_inside_the_frame():
-    cfg = load_synth_config("scene", ["video.frames=4", "video.width=160", "video.height=120", "framing.empty_prob=0.0"])
+    cfg = load_synth_config("scene", ["video.frames=4", "video.width=160", "video.height=120",
+                                      "framing.empty_prob=0.0"])
     for i in range(3):
         clip = make_clip(cfg, 6, i, "sadness")
         assert clip.frames.shape == (4, 120, 160, 3)

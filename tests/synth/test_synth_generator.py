@@ -125,7 +125,8 @@ def test_official_readers_accept_the_files(tiny_sets):
     root = tiny_sets[0]
     if not hasattr(mafw, "read_mafw_official") or not hasattr(dfew, "read_dfew_csv"):
         pytest.skip("reader functions not available")
-    recs = mafw.read_mafw_official(root / "mafw/compound/with_caption/set_2/test.txt", fold=2, split="test", task="compound")
+    recs = mafw.read_mafw_official(root / "mafw/compound/with_caption/set_2/test.txt",
+                                   fold=2, split="test", task="compound")
     assert len(recs) == 10 and any(r.is_compound for r in recs) and all(r.caption for r in recs)
     recs = dfew.read_dfew_csv(root / "dfew/train(single-labeled)/set_1.csv", fold=1, split="train")
     assert len(recs) == 7 * 4

@@ -1,8 +1,8 @@
 """On-disk cache of uint8 face clips (SPEC §2.5).
 
-Layout: ``root/<key[:2]>/<key>.npy`` (a plain ``.npy`` array ``(T, H, W, 3)``, loaded with
-``np.load(mmap_mode="r")`` so a loader that samples 16 frames reads 16 frames) plus
-``<key>.json``, the sidecar with the array's shape, dtype, file size, CRC-32 and the
+Layout: ``root/<key[:2]>/<key>.npy`` (a plain ``.npy`` array ``(T, H, W, 3)``, opened as a
+read-only memory map, or read frame by frame with :meth:`ClipCache.get_frames`, so a
+loader that samples 16 frames reads 16 frames) plus ``<key>.json``, the sidecar with the array's shape, dtype, file size, CRC-32 and the
 caller's metadata (for preprocessed clips: boxes, landmarks, scores, frames without a
 face, settings; SPEC §2.3 step 4).
 
@@ -19,10 +19,12 @@ this video", so a resumed preprocessing run skips those videos too.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 import zlib
@@ -57,7 +59,33 @@ def _crc32(arr: np.ndarray) -> int:
     return zlib.crc32(memoryview(np.ascontiguousarray(arr)).cast("B")) & 0xFFFFFFFF
 
 
+_KEY = re.compile(r"[A-Za-z0-9_-]{3,}")
+
+
+def _check_key(key: str) -> None:
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
+        raise ValueError(f"invalid cache key {key!r}: use 3+ letters, digits, '-' or '_'")
+
+
 _Reader = Callable[[BinaryIO, tuple, np.dtype, int], np.ndarray]
+
+
+@functools.lru_cache(maxsize=65536)
+def _npy_header(path: str, size: int, mtime_ns: int, inode: int) -> tuple[tuple[int, ...], np.dtype, int]:
+    """Shape, dtype and data offset of a C-order ``.npy`` file whose size matches its
+    header; memoised per file version (parsing the header costs more than reading a
+    small clip)."""
+    del mtime_ns, inode  # memo key only
+    with open(path, "rb") as fh:
+        version = np.lib.format.read_magic(fh)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, fortran, dtype = read_header(fh)
+        offset = fh.tell()
+    expected = offset + int(np.prod(shape)) * dtype.itemsize
+    if size != expected or fortran or dtype.hasobject:
+        raise ValueError(f"{size} bytes on disk, header implies {expected}")
+    return tuple(shape), dtype, offset
 
 
 def _read_mmap(fh: BinaryIO, shape: tuple, dtype: np.dtype, offset: int) -> np.ndarray:
@@ -66,6 +94,7 @@ def _read_mmap(fh: BinaryIO, shape: tuple, dtype: np.dtype, offset: int) -> np.n
 
 def _read_all(fh: BinaryIO, shape: tuple, dtype: np.dtype, offset: int) -> np.ndarray:
     arr = np.empty(shape, dtype)
+    fh.seek(offset)
     if fh.readinto(memoryview(arr).cast("B")) != arr.nbytes:
         raise ValueError("short read")
     return arr
@@ -108,6 +137,7 @@ class ClipCache:
         if verify not in ("size", "checksum"):
             raise ValueError(f"verify must be 'size' or 'checksum', got {verify!r}")
         self.root = Path(root)
+        self._root_s = str(self.root)
         self.verify = verify
         self.root.mkdir(parents=True, exist_ok=True)
 
@@ -121,8 +151,7 @@ class ClipCache:
         return hashlib.sha256(blob).hexdigest()[:32]
 
     def _paths(self, key: str) -> tuple[Path, Path]:
-        if len(key) < 3 or not all(c.isalnum() or c in "-_" for c in key):
-            raise ValueError(f"invalid cache key {key!r}")
+        _check_key(key)
         folder = self.root / key[:2]
         return folder / f"{key}.npy", folder / f"{key}.json"
 
@@ -190,20 +219,16 @@ class ClipCache:
         # The fast path never parses the sidecar (it can hold per-frame metadata of tens
         # of kB): the sidecar must exist (commit marker) and the .npy header must account
         # for the exact file size, which catches truncated and overlong files.
-        npy, js = self._paths(key)
-        if not js.exists():
+        _check_key(key)
+        folder = os.path.join(self._root_s, key[:2])
+        npy, js = os.path.join(folder, key + ".npy"), os.path.join(folder, key + ".json")
+        if not os.path.exists(js):
             return None  # not cached, or a writer has not committed yet
         try:
-            with npy.open("rb") as fh:
-                version = np.lib.format.read_magic(fh)
-                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                               else np.lib.format.read_array_header_2_0)
-                shape, fortran, dtype = read_header(fh)
-                offset, size = fh.tell(), os.fstat(fh.fileno()).st_size
-                expected = offset + int(np.prod(shape)) * dtype.itemsize
-                if size != expected or fortran or dtype.hasobject:
-                    raise ValueError(f"{size} bytes on disk, header implies {expected}")
-                arr = read(fh, tuple(shape), dtype, offset)
+            with open(npy, "rb", buffering=0) as fh:
+                st = os.fstat(fh.fileno())
+                shape, dtype, offset = _npy_header(npy, st.st_size, st.st_mtime_ns, st.st_ino)
+                arr = read(fh, shape, dtype, offset)
         except FileNotFoundError:
             side = self._sidecar(key)
             if side is not None and side["kind"] == "clip":

@@ -29,7 +29,6 @@ import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Literal, Sequence, Union
 
 import numpy as np

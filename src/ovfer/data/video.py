@@ -109,13 +109,27 @@ def _folder_files(path: Path) -> list[Path]:
     return files
 
 
+#: Colour spaces (FFmpeg AVColorSpace codes) decoded with OpenCV's BT.601 YUV->RGB:
+#: unspecified (2, which swscale also treats as BT.601), BT.470BG (5) and SMPTE 170M (6).
+_BT601_SPACES = frozenset({2, 5, 6})
+
+
 def _frame_to_rgb(frame: "av.VideoFrame") -> np.ndarray:
     """Decoded frame -> RGB array, honouring a display-matrix rotation (phone videos).
 
-    ``frame.rotation`` is the counter-clockwise angle FFmpeg applies for display, which
-    is what ``np.rot90`` does for positive ``k``.
+    Limited-range BT.601 yuv420p (most SD/web H.264) is converted by OpenCV, about 5x
+    faster than swscale with the same matrix (mean difference ~1 grey level from chroma
+    interpolation); everything else (BT.709, full range, 10-bit, ...) goes through
+    swscale. ``frame.rotation`` is the counter-clockwise angle FFmpeg applies for
+    display, which is what ``np.rot90`` does for positive ``k``.
     """
-    arr = frame.to_ndarray(format="rgb24")
+    if (frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0
+            and int(frame.colorspace) in _BT601_SPACES and int(frame.color_range) in (0, 1)):
+        import cv2
+
+        arr = cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)
+    else:
+        arr = frame.to_ndarray(format="rgb24")
     k = int(round(getattr(frame, "rotation", 0) or 0) / 90) % 4
     return np.ascontiguousarray(np.rot90(arr, k)) if k else arr
 

@@ -94,9 +94,11 @@ def run_demo(cfg: DemoConfig) -> dict:
         if not model.exists():
             job = TrainJobConfig(method="hesp", method_overrides=[f"num_frames={cfg.num_frames}"], backbone=backbone,
                                  data=data, task=cfg.task, split=f"{cfg.openness}_{cfg.indices[0]}",
-                                 train=replace(cfg.train), loader=cfg.loader, work_dir=str(out / "work" / "export"),
+                                 train=replace(cfg.train), loader=cfg.loader,
+                                 work_dir=str(out / "work" / cfg.task / "hesp" / f"{cfg.openness}_{cfg.indices[0]}"),
                                  output=str(model))
-            # the protocol already trained this split: reuse its weights instead of training twice
+            # same work folder as the protocol's run of this split: its finished last.pt is
+            # resumed (no epoch left to train), so only calibration and export run here
             train_and_export(job, records)
         summary["model"] = str(model)
         timing["export_s"] = time.perf_counter() - t

@@ -22,7 +22,8 @@ from .generator import (
 from .video import read_mp4, write_mp4
 
 __all__ = [
-    "AU_NAMES", "DEFAULT_COMPOUNDS", "GENERATOR_VERSION", "Identity", "sample_identity", "PROTOTYPES", "SynthClip", "SynthConfig",
+    "AU_NAMES", "DEFAULT_COMPOUNDS", "GENERATOR_VERSION", "Identity", "sample_identity", "PROTOTYPES",
+    "SynthClip", "SynthConfig",
     "classify_aus", "generate", "load_synth_config", "make_clip", "plan_clips", "prototype_vectors",
     "read_mp4", "render_clip", "render_face", "sample_clips", "write_mp4",
 ]

@@ -57,7 +57,8 @@ def write_mafw(out: Path, clips: Sequence[dict[str, Any]], folds: int) -> None:
         for k in range(1, folds + 1):
             for split in ("train", "test"):
                 part = [c for c in subset if (c["fold"] == k) == (split == "test")]
-                with_cap = [f"{c['id']}.mp4\t{c['label']}\t{_clean(c['caption_zh'])}\t{_clean(c['caption'])}" for c in part]
+                with_cap = [f"{c['id']}.mp4\t{c['label']}\t{_clean(c['caption_zh'])}\t{_clean(c['caption'])}"
+                            for c in part]
                 no_cap = [f"{c['id']}.mp4\t{c['label']}" for c in part]
                 _write(out / "mafw" / task / "with_caption" / f"set_{k}" / f"{split}.txt", with_cap, "gbk")
                 _write(out / "mafw" / task / "no_caption" / f"set_{k}" / f"{split}.txt", no_cap, "gbk")

@@ -103,12 +103,13 @@ def _subject(rng: np.random.Generator, female: bool, cfg: CaptionConfig) -> str:
     return "she" if female else "he"
 
 
-def emotion_words(label: Sequence[str], rng: np.random.Generator) -> str:
-    """``("happiness", "surprise")`` -> e.g. "happy and surprised"."""
+def emotion_words(label: Sequence[str], rng: np.random.Generator, plain: bool = False) -> str:
+    """``("happiness", "surprise")`` -> e.g. "happy and surprised" (``plain``: no "both"/"yet")."""
     words = [_pick(rng, ADJECTIVES[n]) for n in label]
     if len(words) == 1:
         return words[0]
-    return _pick(rng, ("{} and {}", "both {} and {}", "{} yet {}")).format(*words[:2])
+    forms = ("{} and {}",) if plain else ("{} and {}", "both {} and {}", "{} yet {}")
+    return _pick(rng, forms).format(words[0], " and ".join(words[1:]))
 
 
 def make_caption(
@@ -124,11 +125,12 @@ def make_caption(
     """An English caption for one clip: visible AUs, maybe distractors, maybe the emotion."""
     subj = _subject(rng, female, cfg)
     neutral = tuple(label) == ("neutral",)
-    adj = emotion_words(label, rng)
+    adverb = ""
     if not neutral and weak and rng.random() < 0.7:
-        adj = f"{_pick(rng, _WEAK)} {adj}"
+        adverb = _pick(rng, _WEAK) + " "
     elif not neutral and not weak and rng.random() < 0.2:
-        adj = f"{_pick(rng, _STRONG)} {adj}"
+        adverb = _pick(rng, _STRONG) + " "
+    adj = adverb + emotion_words(label, rng, plain=bool(adverb))
     emotion = _pick(rng, _EMOTION).format(S=subj, a=adj)
     if rng.random() < cfg.emotion_only_prob:
         return _cap(emotion)
@@ -143,7 +145,8 @@ def make_caption(
         desc = _pick(rng, _FRAMES).format(x=_join(phrases), S=subj)
     parts = [_cap(desc)]
     if talking and rng.random() < cfg.distractor_prob:
-        parts.append(_cap(_pick(rng, ("{S} is talking.", "{S} speaks.", "the lips move while talking.")).format(S=subj)))
+        talk = _pick(rng, ("{S} is talking.", "{S} speaks.", "the lips move while talking."))
+        parts.append(_cap(talk.format(S=subj)))
     if blinks and rng.random() < cfg.distractor_prob:
         parts.append(_cap(_pick(rng, ("{S} blinks.", "the eyes blink.")).format(S=subj)))
     if rng.random() < cfg.emotion_sentence_prob:

@@ -204,7 +204,8 @@ def _hair_front(idn: Identity) -> list[Op]:
     top = outline[outline[:, 1] < 0.0]
     top = top[np.argsort(np.arctan2(top[:, 1] - 0.3, top[:, 0]))]  # left side -> over the top -> right
     centre = np.array([0.0, 0.3])
-    grow = 1 + (v / 1.6) * np.sqrt(np.clip(-top[:, 1] / idn.forehead, 0, 1))[:, None]  # volume on top, none at the temples
+    # volume on top of the head, none at the temples
+    grow = 1 + (v / 1.6) * np.sqrt(np.clip(-top[:, 1] / idn.forehead, 0, 1))[:, None]
     cap = centre + (top - centre) * grow
     lower = -idn.hairline
     if idn.hair_style == "fringe":
@@ -220,8 +221,8 @@ def _hair_front(idn: Identity) -> list[Op]:
     dk = scale(idn.hair, 0.7)
     for k in (-1, 0, 1):  # a few strands for texture, inside the cap
         x0 = k * 0.3 * w
-        ops.append(Op("line", bezier([x0 * 0.8, -idn.forehead - v * 0.3], [x0 * 1.15, lower - 0.3], [x0 * 1.1, lower + 0.02], 6),
-                      dk, 0.025, dz=-9.0))
+        strand = bezier([x0 * 0.8, -idn.forehead - v * 0.3], [x0 * 1.15, lower - 0.3], [x0 * 1.1, lower + 0.02], 6)
+        ops.append(Op("line", strand, dk, 0.025, dz=-9.0))
     return ops
 
 
@@ -258,7 +259,8 @@ def _forehead(idn: Identity, a: _AUs, dark: Colour) -> list[Op]:
         k1 = 0.85 * a["AU1"] + 0.25 * idn.wrinkles - 0.1 * k
         if k1 > 0.03:
             x = _FOREHEAD_X
-            ops.append(Op("line", np.stack([x, yk - 0.05 * np.cos(np.pi * x / 0.84)], 1), mix(idn.skin, dark, k1), 0.024))
+            line = np.stack([x, yk - 0.05 * np.cos(np.pi * x / 0.84)], 1)
+            ops.append(Op("line", line, mix(idn.skin, dark, k1), 0.024))
         k2 = 0.8 * a["AU2"] + 0.2 * idn.wrinkles - 0.1 * k
         if k2 > 0.03:
             for s in (-1, 1):
@@ -443,23 +445,26 @@ def _mouth(idn: Identity, a: _AUs, jaw: float, dark: Colour, m: dict[str, np.nda
     if k15 > 0.03:  # lines running down from the depressed corners
         for c, s in ((m["cl"], -1), (m["cr"], 1)):
             cy = idn.mouth_y + c[1]
-            ops.append(Op("line", bezier([c[0] + s * 0.03, cy + 0.04], [c[0] + s * 0.06, cy + 0.14], [c[0] + s * 0.03, cy + 0.24], 5),
-                          mix(idn.skin, dark, k15), 0.026))
+            line = bezier([c[0] + s * 0.03, cy + 0.04], [c[0] + s * 0.06, cy + 0.14], [c[0] + s * 0.03, cy + 0.24], 5)
+            ops.append(Op("line", line, mix(idn.skin, dark, k15), 0.026))
     for s in (-1, 1):  # philtrum
-        ops.append(Op("line", np.array([[s * 0.05, idn.nose_len + 0.1], [s * 0.065, float(m["outer_up"][6 if s < 0 else 10])]]),
+        bow = float(m["outer_up"][6 if s < 0 else 10])
+        ops.append(Op("line", np.array([[s * 0.05, idn.nose_len + 0.1], [s * 0.065, bow]]),
                       mix(idn.skin, dark, 0.18), 0.025, dz=0.1))
     if float(m["gap"]) > 0.004:
         cavity = np.concatenate([P(m["inner_up"]), P(m["inner_lo"])[::-1][1:-1]])
         tx = _TEETH_X * idn.mouth_w
-        upper_teeth = np.concatenate([np.stack([tx, my - 0.14 + 0 * tx], 1), np.stack([tx[::-1], my + 0.03 + 0.06 * (tx[::-1] / idn.mouth_w) ** 2], 1)])
+        edge = my + 0.03 + 0.06 * (tx / idn.mouth_w) ** 2  # biting edge of the upper teeth
+        upper_teeth = np.concatenate([np.stack([tx, my - 0.14 + 0 * tx], 1), np.stack([tx, edge], 1)[::-1]])
         lo_top = my + 0.04 + 0.9 * jaw
-        lower_teeth = np.concatenate([np.stack([tx, lo_top + 0.05 * (tx / idn.mouth_w) ** 2], 1), np.stack([tx[::-1], lo_top + 0.12 + 0 * tx], 1)])
+        lower_teeth = np.concatenate([np.stack([tx, lo_top + 0.05 * (tx / idn.mouth_w) ** 2], 1),
+                                      np.stack([tx[::-1], lo_top + 0.12 + 0 * tx], 1)])
         tongue = ellipse(0, float(m["inner_lo"][8]) - 0.02, idn.mouth_w * 0.5, 0.07)
         teeth = (236, 232, 220)
         ops.append(Op("clip", cavity, (52, 18, 22), dz=0.1, children=[
             Op("fill", tongue, (150, 60, 70)),
             Op("fill", upper_teeth, teeth), Op("fill", lower_teeth, scale(teeth, 0.92)),
-            Op("line", np.stack([tx, my + 0.03 + 0.06 * (tx / idn.mouth_w) ** 2], 1), (170, 160, 150), 0.012)]))
+            Op("line", np.stack([tx, edge], 1), (170, 160, 150), 0.012)]))
     upper = np.concatenate([P(m["outer_up"]), P(m["inner_up"])[::-1][1:-1]])
     lower = np.concatenate([P(m["inner_lo"]), P(m["outer_lo"])[::-1][1:-1]])
     pale = mix(idn.lips, idn.skin, 0.45 * a["AU24"])  # pressed lips blanch
@@ -492,7 +497,8 @@ def _chin(idn: Identity, a: _AUs, jaw: float, dark: Colour, m: dict[str, np.ndar
     ops = [Op("line", np.stack([xs, ys - 0.045 * (xs / 0.22) ** 2], 1), mix(idn.skin, dark, k), 0.03)]
     cy = idn.chin + jaw - 0.22 - 0.03 * a["AU17"]
     if a["AU17"] > 0.03:
-        ops.append(Op("fill", ellipse(0, cy, 0.2, 0.1 + 0.02 * a["AU17"]), mix(idn.skin, scale(idn.skin, 1.15), a["AU17"])))
+        boss = ellipse(0, cy, 0.2, 0.1 + 0.02 * a["AU17"])  # the chin boss bulges and catches light
+        ops.append(Op("fill", boss, mix(idn.skin, scale(idn.skin, 1.15), a["AU17"])))
         for dx, dy in idn.chin_dots:
             ops.append(Op("fill", ellipse(dx, cy + dy, 0.018, 0.014, 0, 6), mix(idn.skin, dark, 0.4 * a["AU17"])))
     return ops

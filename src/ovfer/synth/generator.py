@@ -89,7 +89,8 @@ def _roi(M: np.ndarray, idn: Identity, place: Placement) -> tuple[int, int, int,
     H, W = place.size
     if place.mode == "aligned":
         return (0, 0, W, H)
-    c = np.array([[-4.0, -idn.forehead - 0.6], [4.0, -idn.forehead - 0.6], [-4.0, idn.chin + 5.5], [4.0, idn.chin + 5.5]])
+    top, bottom = -idn.forehead - 0.6, idn.chin + 5.5  # hair volume above, shoulders below
+    c = np.array([[-4.0, top], [4.0, top], [-4.0, bottom], [4.0, bottom]])
     p = c @ M[:, :2].T + M[:, 2]
     x0, y0 = np.floor(p.min(0)).astype(int) - 2
     x1, y1 = np.ceil(p.max(0)).astype(int) + 2
@@ -101,7 +102,9 @@ def aligned_zoom(idn: Identity) -> float:
     return float(np.clip(REFERENCE_FACE_WIDTH / idn.face_w, 0.9, 1.1))
 
 
-def render_clip(label: str | Sequence[str], rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.ndarray, dict[str, Any]]:
+def render_clip(
+    label: str | Sequence[str], rng: np.random.Generator, cfg: SynthConfig
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Render one clip of class ``label``: (T, H, W, 3) uint8 RGB frames and its metadata."""
     label = parse_label(label)
     v = cfg.video
@@ -178,7 +181,8 @@ def render_face(
     return np.clip(img + 0.5, 0, 255).astype(np.uint8), face
 
 
-def _face_box(idn: Identity, aus: np.ndarray, pose: tuple[float, float, float], M: np.ndarray, H: int, W: int) -> list[int]:
+def _face_box(idn: Identity, aus: np.ndarray, pose: tuple[float, float, float], M: np.ndarray,
+              H: int, W: int) -> list[int]:
     from .aus import AU_INDEX
 
     pts, _ = head_outline(idn, 0.24 * float(aus[AU_INDEX["AU26"]]))
@@ -188,7 +192,8 @@ def _face_box(idn: Identity, aus: np.ndarray, pose: tuple[float, float, float], 
     return [int(x0), int(y0), int(np.ceil(x1)), int(np.ceil(y1))]
 
 
-def make_clip(cfg: SynthConfig, seed: int, index: int, label: str | Sequence[str], clip_id: str | None = None) -> SynthClip:
+def make_clip(cfg: SynthConfig, seed: int, index: int, label: str | Sequence[str],
+              clip_id: str | None = None) -> SynthClip:
     """Clip number ``index`` of stream ``seed`` (random stream ``default_rng([seed, index])``)."""
     rng = np.random.default_rng([int(seed), int(index)])
     frames, info = render_clip(label, rng, cfg)
@@ -247,10 +252,14 @@ def sample_clips(cfg: SynthConfig, seed: int, n: int, classes: Sequence[str] | N
 
 
 def _write_one(task: tuple[int, int, str, tuple[str, ...], str]) -> dict[str, Any]:
+    return _write_clip(_WORKER_CFG, task)
+
+
+def _write_clip(cfg: SynthConfig, task: tuple[int, int, str, tuple[str, ...], str]) -> dict[str, Any]:
+    """Render one clip, write its MP4, return its manifest entry."""
     from .video import write_mp4
 
     seed, index, clip_id, label, path = task
-    cfg = _WORKER_CFG
     clip = make_clip(cfg, seed, index, label, clip_id)
     write_mp4(path, clip.frames, cfg.video.fps, cfg.video.crf, cfg.video.preset)
     keep = ("caption_zh", "apex_frame", "apex_intensity", "weak", "talking", "blinks", "unilateral_side",
@@ -279,8 +288,12 @@ def generate(cfg: SynthConfig, out_dir: str | Path, seed: int | None = None, wor
         with _pool(min(workers, len(tasks)), cfg) as ex:
             metas = list(ex.map(_write_one, tasks, chunksize=max(1, min(8, len(tasks) // (4 * workers)))))
     else:
-        _init_worker(cfg)
-        metas = [_write_one(t) for t in tasks]
+        metas = [_write_clip(cfg, t) for t in tasks]
+    ids = {cid for cid, _ in plan}
+    stale = sorted(p.name for p in (out / "videos").glob("*.mp4") if p.stem not in ids)
+    if stale:
+        log.warning("%s/videos holds %d videos that are not part of this set (e.g. %s); "
+                    "the annotation files ignore them", out, len(stale), stale[0])
     folds = assign_folds([m["label"] for m in metas], cfg.folds, seed)
     for m, f in zip(metas, folds):
         m["fold"] = f

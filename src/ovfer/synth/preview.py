@@ -30,7 +30,8 @@ def class_grid(cfg: SynthConfig, classes: Sequence[str], identity_seeds: Sequenc
     head = np.full((label_height, grid.shape[1], 3), 255, np.uint8)
     for i, c in enumerate(classes):
         text = c if len(c) <= 14 else c[:13] + "."
-        cv2.putText(head, text, (i * W + 2, label_height - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.32, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(head, text, (i * W + 2, label_height - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.32, (0, 0, 0), 1,
+                    cv2.LINE_AA)
     return np.concatenate([head, grid], 0)
 
 

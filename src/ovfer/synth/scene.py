@@ -90,7 +90,8 @@ def background(rng: np.random.Generator, H: int, W: int, mode: str, clutter: int
     if mode == "aligned":
         for _ in range(3):
             cx, cy, r = rng.uniform(0, W), rng.uniform(0, H), rng.uniform(0.2, 0.5) * W
-            cv2.circle(img, (int(cx), int(cy)), int(r), tuple(float(x) for x in rng.uniform(40, 200, 3)), -1, cv2.LINE_AA)
+            colour = tuple(float(x) for x in rng.uniform(40, 200, 3))
+            cv2.circle(img, (int(cx), int(cy)), int(r), colour, -1, cv2.LINE_AA)
         return cv2.GaussianBlur(img, (0, 0), W / 10)
     return _clutter(rng, img, clutter)
 
@@ -126,7 +127,8 @@ def _clutter(rng: np.random.Generator, img: np.ndarray, n: int) -> np.ndarray:
         elif kind == "box":
             cv2.rectangle(img, (x, max(y, floor - h)), (x + w, floor), col(), -1)
         else:
-            cv2.line(img, (x, y), (int(rng.uniform(0, W)), int(rng.uniform(0, H))), col(), int(rng.integers(1, 4)), cv2.LINE_AA)
+            end = (int(rng.uniform(0, W)), int(rng.uniform(0, H)))
+            cv2.line(img, (x, y), end, col(), int(rng.integers(1, 4)), cv2.LINE_AA)
     return cv2.GaussianBlur(img, (0, 0), 0.8)
 
 
