@@ -141,7 +141,7 @@ def make_caption(
         if not phrases:  # a weak clip: describe its strongest AU anyway
             k = int(np.argmax(np.where(np.arange(len(apex_aus)) == AU_INDEX["AU45"], -1, apex_aus)))
             name = next(n for n, i in AU_INDEX.items() if i == k)
-            phrases = ["slightly " + _pick(rng, AU_PHRASES[name])]
+            phrases = [_pick(rng, ("{}, only faintly", "{}, barely visible")).format(_pick(rng, AU_PHRASES[name]))]
         desc = _pick(rng, _FRAMES).format(x=_join(phrases), S=subj)
     parts = [_cap(desc)]
     if talking and rng.random() < cfg.distractor_prob:

@@ -229,8 +229,10 @@ def _hair_front(idn: Identity) -> list[Op]:
 def _beard(idn: Identity, outline: np.ndarray, jaw: float) -> Op:
     lower = outline[outline[:, 1] > idn.nose_len + 0.15]
     lower = lower[np.argsort(-np.arctan2(lower[:, 1] - 0.3, lower[:, 0]))]
-    poly = np.concatenate([lower, [[-0.3, idn.nose_len + 0.12], [0.3, idn.nose_len + 0.12]]])
-    return Op("fill", poly, mix(idn.skin, (48, 40, 36), 0.22 * idn.beard))
+    # lower outline from left to right, then a curved moustache line back to the start
+    top = bezier(lower[-1], [0, idn.nose_len - 0.1], lower[0], 9)
+    poly = np.concatenate([lower, top[1:-1]])
+    return Op("fill", poly, mix(idn.skin, (48, 40, 36), 0.18 * idn.beard))
 
 
 # ---------------------------------------------------------------- upper face
@@ -284,7 +286,6 @@ def _eye_geometry(idn: Identity, a: _AUs, s: int) -> dict[str, np.ndarray]:
     blink = a["AU45"]
     hu = idn.eye_h * max(0.1, 1 + 1.1 * a["AU5"] - 0.35 * a["AU7"] - 0.3 * a["AU6"] - 0.2 * a["AU4"])
     hl = idn.eye_lo * max(0.1, 1 - 0.65 * a["AU7"] - 0.55 * a["AU6"] + 0.2 * a["AU5"])
-    hl += 0.0
     bu = np.sin(np.pi * t[:, 0] ** 0.9)
     bl = np.sin(np.pi * t[:, 0] ** 1.1)
     upper = base.copy()
