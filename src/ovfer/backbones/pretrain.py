@@ -110,8 +110,14 @@ def generate_pool(cfg: PretrainConfig, n: int, seed: int) -> tuple[np.ndarray, l
     return (np.concatenate([p[0] for p in parts]), sum((p[1] for p in parts), []), sum((p[2] for p in parts), []))
 
 
-def _to_tensor(frames: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(frames).permute(0, 1, 4, 2, 3).float().div_(255.0)
+def _to_tensor(frames: np.ndarray, size: int) -> torch.Tensor:
+    """(N, F, H, W, 3) uint8 -> (N, F, 3, size, size) in [0, 1] (resized when the clips differ)."""
+    x = torch.from_numpy(frames).permute(0, 1, 4, 2, 3).float().div_(255.0)
+    if x.shape[-1] != size or x.shape[-2] != size:
+        n, f = x.shape[:2]
+        x = F.interpolate(x.flatten(0, 1), size=(size, size), mode="bilinear", antialias=True,
+                          align_corners=False).view(n, f, 3, size, size)
+    return x
 
 
 # -- training ---------------------------------------------------------------------------
@@ -147,7 +153,7 @@ def pretrain_clip(cfg: PretrainConfig, out_dir: str | Path) -> dict:
         order = rng.permutation(len(labels))
         for b in range(steps_per_epoch):
             idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-            video = _to_tensor(frames[idx])
+            video = _to_tensor(frames[idx], bb.image_size)
             if rng.random() < 0.5:
                 video = video.flip(-1)  # horizontal flip, whole clip
             texts = [EMOTION_ONLY[rng.integers(len(EMOTION_ONLY))].format(display_name(labels[i]))
@@ -211,7 +217,7 @@ def save_backbone(bb: ClipBackbone, path: Path, meta: dict[str, str] | None = No
 # -- evaluation ---------------------------------------------------------------------------
 @torch.no_grad()
 def video_features(bb: ClipBackbone, frames: np.ndarray, batch: int = 128) -> torch.Tensor:
-    feats = [bb.encode_frames(bb.normalize(_to_tensor(frames[i:i + batch]))).mean(1) for i in range(0, len(frames), batch)]
+    feats = [bb.encode_frames(bb.normalize(_to_tensor(frames[i:i + batch], bb.image_size))).mean(1) for i in range(0, len(frames), batch)]
     return torch.cat(feats)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from ovfer.backbones.clip import BackboneConfig
 from ovfer.config import to_dict
 from ovfer.data.splits import apply_split, get_task
+from ovfer.engine.seed import seed_everything
 from ovfer.engine.trainer import TrainConfig
 from ovfer.methods.base import build_config, create_method
 from ovfer.protocols.common import LoaderConfig, calibrate_threshold, evaluate, fit
@@ -60,6 +61,7 @@ def train_and_export(cfg: TrainJobConfig, records=None) -> Path:
             raise ValueError(f"classes {missing} have no clips in the data; present: {present}")
         train = [r for r in records if r.split == "train" and r.class_name in classes]
     mcfg = build_config(cfg.method, {"backbone": to_dict(cfg.backbone)}, cfg.method_overrides)
+    seed_everything(cfg.train.seed)
     method = create_method(cfg.method, classes, mcfg)
     fit(method, train, cfg.train, cfg.loader, Path(cfg.work_dir))
     scores = evaluate(method, train, cfg.loader, "fp32", cfg.train.device, keep_features=False)

@@ -22,6 +22,7 @@ from ovfer.config import to_dict
 from ovfer.data.records import VideoRecord
 from ovfer.data.splits import OpenSetSplit, apply_split, get_task
 from ovfer.engine.distributed import is_main
+from ovfer.engine.seed import seed_everything
 from ovfer.engine.trainer import TrainConfig
 from ovfer.methods.base import build_config, create_method
 from ovfer.metrics.open_set import open_set_report
@@ -72,6 +73,7 @@ def run_split(cfg: OpenSetConfig, split: OpenSetSplit, records: Sequence[VideoRe
         raise ValueError(f"split {split.task}/{split.name} has an empty part: {data.counts()}")
     mcfg = build_config(cfg.method, {"backbone": to_dict(cfg.backbone)}, cfg.method_overrides)
     bb = copy.deepcopy(backbone) if backbone is not None else None
+    seed_everything(cfg.seed)  # parameters drawn at construction must not depend on earlier splits
     method = create_method(cfg.method, split.known, mcfg, backbone=bb)
     train_records = list(data.train)
     work = Path(cfg.work_dir) / split.task / _run_name(cfg) / split.name
