@@ -31,6 +31,14 @@ def test_demo_end_to_end_then_predict(tmp_path, quick_train):
                         summary["model"], str(video)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "threshold" in r.stdout
+    from ovfer.protocols.data_source import DataSource
+    from ovfer.protocols.deploy import EvalJobConfig, evaluate_checkpoint
+
+    src = DataSource("mafw", {"annotation": str(out / "synthfer" / "mafw"), "video_root": str(out / "synthfer" / "videos"),
+                              "fold": 1, "task": "single"}, splits=("test",))
+    res = evaluate_checkpoint(EvalJobConfig(checkpoint=summary["model"], data=src, device="cpu"))
+    assert res["num_unknown"] > 0 and 0 <= res["open_set"]["auroc"] <= 100
+    assert 0 <= res["unknown_rejected"] <= 1 and len(res["classes"]) == 8
     # a second run finds every stage finished and redoes nothing expensive
     again = run_demo(cfg)
     assert again["timing"]["pretrain_s"] < 1.0 and again["timing"]["hesp_s"] < 10.0

@@ -50,11 +50,11 @@ class PretrainConfig:
     seed: int = 1000
     """Clip seed: keep it apart from the evaluation sets' seeds (default SynthFER uses 0)."""
     num_clips: int = 3000
-    frames: int = 2
-    """Frames per clip fed to the image tower (mean-pooled)."""
+    frames: int = 1
+    """Frames per clip fed to the image tower (mean-pooled), taken around the clip's apex."""
     epochs: int = 20
-    batch_size: int = 128
-    lr: float = 1e-3
+    batch_size: int = 64
+    lr: float = 5e-4
     weight_decay: float = 0.1
     warmup_frac: float = 0.05
     class_aware: bool = True
@@ -88,8 +88,10 @@ def _gen_chunk(args) -> tuple[np.ndarray, list[str], list[str]]:
     rng = np.random.default_rng(seed)
     for clip in sample_clips(scfg, seed=seed, n=n, classes=classes):
         t = clip.frames.shape[0]
-        # frames around the apex carry the expression; the rest are kept for weak cues
-        idx = np.sort(rng.choice(t, size=min(frames, t), replace=False))
+        # frames near the apex carry the expression: centre the sampled frames on it, with jitter
+        apex = int(clip.info.get("apex_frame", t // 2))
+        start = int(np.clip(apex - frames // 2 + rng.integers(-1, 2), 0, max(0, t - frames)))
+        idx = np.arange(start, min(t, start + frames))
         vids.append(clip.frames[idx])
         labels.append("_".join(clip.label))
         caps.append(clip.caption)

@@ -70,3 +70,39 @@ def train_and_export(cfg: TrainJobConfig, records=None) -> Path:
              len(train))
     return export_model(method, cfg.output, threshold, cfg.threshold_keep,
                         extra={"train_clips": len(train), "task": cfg.task or "", "split": cfg.split or ""})
+
+
+@dataclass
+class EvalJobConfig:
+    checkpoint: str = "model.pt"
+    data: DataSource = field(default_factory=lambda: DataSource(splits=("test",)))
+    loader: LoaderConfig = field(default_factory=LoaderConfig)
+    backbone_weights: str | None = None
+    """Override the CLIP weight file stored in the checkpoint."""
+    precision: str = "fp32"
+    device: str = "auto"
+
+
+def evaluate_checkpoint(cfg: EvalJobConfig, records=None) -> dict:
+    """Closed-set metrics on clips of the checkpoint's classes; open-set metrics when the data
+    also holds clips of other classes (they are the unknowns)."""
+    from ovfer.api import Recognizer
+    from ovfer.metrics.classification import closed_set_report
+    from ovfer.metrics.open_set import open_set_report
+
+    rec = Recognizer.load("auto", cfg.checkpoint, backbone_weights=cfg.backbone_weights)
+    records = list(records) if records is not None else cfg.data.load()
+    known = [r for r in records if not r.is_compound and r.class_name in rec.classes]
+    unknown = [r for r in records if r.is_compound or r.class_name not in rec.classes]
+    if not known:
+        raise ValueError(f"no clip of the checkpoint's classes {list(rec.classes)} in the data")
+    k = evaluate(rec.method, known, cfg.loader, cfg.precision, cfg.device)
+    out = {"classes": list(rec.classes), "num_known": len(known), "num_unknown": len(unknown),
+           "threshold": rec.threshold, "closed_set": closed_set_report(k.logits, k.labels, len(rec.classes))}
+    if unknown:
+        u = evaluate(rec.method, unknown, cfg.loader, cfg.precision, cfg.device)
+        out["open_set"] = open_set_report(k.logits, u.logits, k.labels, k.open_score, u.open_score)
+        if rec.threshold is not None:
+            out["unknown_rejected"] = float((u.open_score < rec.threshold).mean())
+            out["known_accepted"] = float((k.open_score >= rec.threshold).mean())
+    return out
