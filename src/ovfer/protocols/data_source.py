@@ -17,13 +17,16 @@ class DataSource:
     adapter: str = "mafw"
     options: dict[str, Any] = field(default_factory=dict)
     splits: tuple[str, ...] = ("train", "test")
+    more: list[dict[str, Any]] = field(default_factory=list)
+    """Further sources ``{"adapter": ..., "options": {...}}`` merged in (the AFEW+MAFW fusion task)."""
 
     def load(self) -> list[VideoRecord]:
         from ovfer.data.adapters import create_dataset_records
 
         out: list[VideoRecord] = []
-        for split in self.splits:
-            out.extend(create_dataset_records(self.adapter, split=split, **self.options))
+        for adapter, options in [(self.adapter, self.options)] + [(m["adapter"], m.get("options", {})) for m in self.more]:
+            for split in self.splits:
+                out.extend(create_dataset_records(adapter, split=split, **options))
         if not out:
             raise ValueError(f"dataset '{self.adapter}' with {self.options} produced no records")
         return out

@@ -1,0 +1,24 @@
+"""Every shipped protocol YAML loads into a valid config and builds its method's config."""
+from pathlib import Path
+
+import pytest
+
+from ovfer.config import load_yaml
+from ovfer.data.splits import get_task
+from ovfer.methods.base import build_config
+from ovfer.protocols.open_set import OpenSetConfig
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
+
+
+def test_there_are_paper_row_configs():
+    names = {p.stem for p in CONFIGS}
+    assert {"baseline1", "baseline1_hesp", "baseline2", "baseline2_tp", "hesp"} <= names
+    assert len(CONFIGS) >= 25
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(p.parents[2])))
+def test_config_is_valid(path):
+    cfg = load_yaml(OpenSetConfig, path)
+    build_config(cfg.method, None, cfg.method_overrides)
+    assert get_task(cfg.task).splits()
