@@ -88,3 +88,14 @@ def test_cli_predict_json_and_exit_codes(checkpoint):
     bad = subprocess.run(cmd + [str(MEDIA / "no_face.mp4")], capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0
     assert "no face" in bad.stdout and "Traceback" not in bad.stderr
+
+
+def test_cli_predict_annotated_video(checkpoint, tmp_path):
+    from ovfer.data.video import count_frames
+
+    path, _ = checkpoint
+    r = subprocess.run([sys.executable, "-m", "ovfer.cli", "predict", "--checkpoint", str(path), "--annotate",
+                        str(tmp_path), str(MEDIA / "single_face.mp4")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "single_face_ovfer.mp4"
+    assert out.is_file() and count_frames(out) == count_frames(MEDIA / "single_face.mp4")

@@ -53,21 +53,23 @@ class PretrainConfig:
     frames: int = 1
     """Frames per clip fed to the image tower (mean-pooled), taken around the clip's apex."""
     epochs: int = 20
-    batch_size: int = 64
+    batch_size: int = 32
+    """Small batches: more updates per CPU second (measured better than 64 and 128 at equal time)."""
     lr: float = 5e-4
     weight_decay: float = 0.1
     warmup_frac: float = 0.05
     class_aware: bool = True
     """Captions of the same class in a batch are all positives (soft targets)."""
     supcon_weight: float = 0.0
-    emotion_only_share: float = 0.0
+    emotion_only_share: float = 0.1
     """Share of captions replaced by an emotion-only sentence (the strong recipe uses 0.2)."""
     precision: str = "fp32"
     """fp32 by default: on CPUs without AMX/AVX512-bf16 (this CI host) bf16 autocast is emulated and ~10× slower."""
-    time_budget_s: float | None = 300.0
+    time_budget_s: float | None = 420.0
     """Training seconds: the step count is fitted to it after a few timed steps, and the
     cosine schedule is laid out for that count (None = exactly ``epochs`` epochs)."""
-    eval_clips: int = 440
+    eval_clips: int = 880
+    """Held-out clips (separate seed): half train the linear probes, half test them."""
     workers: int = 2
 
 
@@ -207,13 +209,13 @@ def pretrain_clip(cfg: PretrainConfig, out_dir: str | Path) -> dict:
 
 def save_backbone(bb: ClipBackbone, path: Path, meta: dict[str, str] | None = None) -> Path:
     """Atomic safetensors export of the CLIP state dict with its architecture name."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    tmp = path.with_suffix(".tmp")
+    from ovfer.fsutil import atomic_write
+
     sd = {k: v.detach().contiguous().cpu() for k, v in bb.clip.state_dict().items() if k != "attn_mask"}
-    save_file(sd, str(tmp), metadata={"arch": bb.arch, "format": "ovfer-clip", **(meta or {})})
-    tmp.replace(path)
-    return path
+    data = save(sd, metadata={"arch": bb.arch, "format": "ovfer-clip", **(meta or {})})
+    return atomic_write(path, lambda fh: fh.write(data))
 
 
 # -- evaluation ---------------------------------------------------------------------------
@@ -231,8 +233,6 @@ def _uar(pred: np.ndarray, y: np.ndarray) -> float:
 
 def evaluate_backbone(bb: ClipBackbone, cfg: PretrainConfig) -> dict:
     """Zero-shot and linear-probe UAR on held-out clips (7 and 11 classes), plus a pixel baseline."""
-    from sklearn.linear_model import LogisticRegression
-
     from ovfer.prompts.banks import ENSEMBLE_TEMPLATES, class_text_features
 
     ev_seed = cfg.seed + 7919  # apart from the pretraining clips and the default SynthFER seed
@@ -247,13 +247,20 @@ def evaluate_backbone(bb: ClipBackbone, cfg: PretrainConfig) -> dict:
             tf = class_text_features(bb, classes, templates)
             out[f"zeroshot_uar_{tag}_{name}"] = _uar((f @ tf.t()).argmax(1).numpy(), y)
         half = len(y) // 2
-        x = f.numpy()
-        clf = LogisticRegression(max_iter=2000, C=1.0).fit(x[:half], y[:half])
-        out[f"linear_probe_uar_{tag}"] = _uar(clf.predict(x[half:]), y[half:])
-        pix = _pixel_features(frames[keep])
-        clf = LogisticRegression(max_iter=3000, C=1.0).fit(pix[:half], y[:half])
-        out[f"pixel_lr_uar_{tag}"] = _uar(clf.predict(pix[half:]), y[half:])
+        out[f"linear_probe_uar_{tag}"] = _probe(f.numpy(), y, half)
+        out[f"pixel_lr_uar_{tag}"] = _probe(_pixel_features(frames[keep]), y, half)
     return out
+
+
+def _probe(x: np.ndarray, y: np.ndarray, n_train: int) -> float:
+    """Standardised logistic regression (C = 0.1) trained on the first ``n_train`` clips; UAR on the rest."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=3000))
+    clf.fit(x[:n_train], y[:n_train])
+    return _uar(clf.predict(x[n_train:]), y[n_train:])
 
 
 def _pixel_features(frames: np.ndarray) -> np.ndarray:
@@ -262,4 +269,4 @@ def _pixel_features(frames: np.ndarray) -> np.ndarray:
 
     out = np.stack([np.mean([cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (32, 32), interpolation=cv2.INTER_AREA)
                              for f in clip], axis=0).ravel() for clip in frames]).astype(np.float32) / 255.0
-    return (out - out.mean(0)) / (out.std(0) + 1e-6)
+    return out

@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import time
 import zlib
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Any, BinaryIO, Callable, Literal, Mapping, Sequence, Union
 import numpy as np
 
 from ovfer.data.video import list_frame_files
+from ovfer.fsutil import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -101,28 +101,8 @@ def _read_all(fh: BinaryIO, shape: tuple, dtype: np.dtype, offset: int) -> np.nd
 
 
 def _write_atomic(path: Path, write: Any) -> None:
-    """Write through ``write(fileobj)`` to a temp file, fsync, then rename onto ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:  # some filesystems refuse to fsync a directory
-        pass
+    """Atomic write with the cache's temp prefix (so stale temps can be found and removed)."""
+    atomic_write(path, write, prefix=_TMP_PREFIX)
 
 
 class ClipCache:

@@ -28,6 +28,8 @@ from typing import Any, BinaryIO, Callable, Mapping, Sequence
 
 import torch
 
+from ovfer.fsutil import atomic_write, fsync_dir as _fsync_dir  # noqa: F401 (atomic_write is re-exported)
+
 log = logging.getLogger(__name__)
 
 FORMAT = "ovfer-checkpoint"
@@ -52,41 +54,6 @@ def ovfer_version() -> str:
 
 
 # -- atomic write --------------------------------------------------------------------------
-
-def atomic_write(path: PathLike, write: Callable[[BinaryIO], None]) -> Path:
-    """Call ``write(fh)`` on a temp file beside ``path``, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable (best effort: not every platform can open a directory)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
 
 # -- safety check --------------------------------------------------------------------------
 

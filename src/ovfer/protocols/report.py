@@ -47,8 +47,6 @@ import io
 import json
 import logging
 import math
-import os
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
@@ -56,6 +54,8 @@ from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
+
+from ovfer.fsutil import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -160,18 +160,6 @@ class SplitResult:
             return {k: z[k] for k in z.files}
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp_", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def result_path(results_dir: str | Path, result: SplitResult) -> Path:
     return Path(results_dir) / result.relpath()
 
@@ -191,9 +179,8 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def _save_npz(path: str, arrays: Mapping[str, np.ndarray]) -> None:
-    with open(path, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
+def _save_npz(fh: Any, arrays: Mapping[str, np.ndarray]) -> None:
+    np.savez_compressed(fh, **arrays)
 
 
 def save_result(result: SplitResult, results_dir: str | Path, scores: Mapping[str, np.ndarray] | None = None) -> Path:
@@ -202,10 +189,10 @@ def save_result(result: SplitResult, results_dir: str | Path, scores: Mapping[st
     if scores is not None:
         npz = path.with_suffix(".npz")
         arrays = {k: np.asarray(v) for k, v in scores.items() if v is not None}
-        _atomic_write(npz, lambda tmp: _save_npz(tmp, arrays))
+        atomic_write(npz, lambda fh: _save_npz(fh, arrays))
         result.scores_file = npz.name
     text = json.dumps(_jsonable(result.to_json()), indent=1, allow_nan=False)
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
+    atomic_write(path, lambda fh: fh.write((text + "\n").encode("utf-8")))
     result.path = path
     return path
 
