@@ -38,6 +38,9 @@ class HESPConfig(ClipMethodConfig):
     """M learnable context vectors per class (§7.2)."""
     ctx_init_std: float = 0.02
     """Context init N(0, 0.02²)."""
+    ctx_init: str | None = None
+    """ovfer option (not in the paper): start the last context vectors from these words'
+    embeddings (e.g. "a photo of a face showing"), so prompts begin at zero-shot quality."""
     train_text_context: bool = True
     """False reproduces the released code, whose context stays at its random init."""
     negative_template: str = NEGATIVE_TEMPLATE
@@ -114,7 +117,7 @@ class HESP(ClipMethod):
         texts = [display_name(n) + "." for n in names]
         if self.prompts is None or self.prompts.ctx.shape[0] != k:
             self.prompts = PromptLearner(bb, texts, cfg.n_ctx, True, cfg.ctx_init_std, "end",
-                                         trainable=cfg.train_text_context).to(dev)
+                                         trainable=cfg.train_text_context, init_words=cfg.ctx_init).to(dev)
         else:
             self.prompts.rebuild(bb, texts)
         neg_texts = [cfg.negative_template.format(display_name(n)) for n in names]

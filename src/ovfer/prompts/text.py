@@ -22,7 +22,8 @@ class PromptLearner(nn.Module):
     """Context vectors for K texts; ``forward()`` returns prompt embeddings (K, L, W)."""
 
     def __init__(self, backbone, texts: Sequence[str], n_ctx: int = 16, class_specific: bool = True,
-                 init_std: float = 0.02, position: ContextPosition = "end", trainable: bool = True) -> None:
+                 init_std: float = 0.02, position: ContextPosition = "end", trainable: bool = True,
+                 init_words: str | None = None) -> None:
         super().__init__()
         if n_ctx < 1:
             raise ValueError(f"n_ctx must be >= 1, got {n_ctx}")
@@ -30,8 +31,25 @@ class PromptLearner(nn.Module):
         texts = list(texts)
         width = backbone.text_width
         shape = (len(texts) if class_specific else 1, n_ctx, width)
-        self.ctx = nn.Parameter(torch.randn(shape) * init_std, requires_grad=trainable)
+        ctx = torch.randn(shape) * init_std
+        if init_words:
+            ctx[:, -self._word_count(backbone, init_words):] = self._word_embeddings(backbone, init_words, n_ctx)
+        self.ctx = nn.Parameter(ctx, requires_grad=trainable)
         self.rebuild(backbone, texts)
+
+    @staticmethod
+    def _word_count(backbone, words: str) -> int:
+        return len(backbone.tokenizer.encode(words))
+
+    @classmethod
+    def _word_embeddings(cls, backbone, words: str, n_ctx: int) -> Tensor:
+        """Token embeddings of ``words`` (CoOp's context init), placed last: "<random…> a photo of a <class>"."""
+        n = cls._word_count(backbone, words)
+        if n > n_ctx:
+            raise ValueError(f"context init '{words}' has {n} tokens, more than n_ctx={n_ctx}")
+        ids = backbone.tokenize([words])
+        with torch.no_grad():
+            return backbone.token_embedding(ids)[0, 1:1 + n].detach().cpu()
 
     def rebuild(self, backbone, texts: Sequence[str]) -> None:
         """Recompute the frozen token embeddings for ``texts`` (same count as the context)."""
