@@ -113,7 +113,8 @@ def calibrate_threshold(open_scores: np.ndarray, keep: float = 0.95) -> float:
 
 def stratified_holdout(records: Sequence[VideoRecord], fraction: float, seed: int
                        ) -> tuple[list[VideoRecord], list[VideoRecord]]:
-    """Split training records into (train, validation), per class, seeded."""
+    """Split training records into (train, validation), per class, seeded; every class with
+    two or more clips keeps at least one for validation (an empty part would make selection meaningless)."""
     rng = np.random.default_rng(seed)
     by_class: dict[str, list[VideoRecord]] = {}
     for r in records:
@@ -122,7 +123,7 @@ def stratified_holdout(records: Sequence[VideoRecord], fraction: float, seed: in
     for name in sorted(by_class):
         rs = by_class[name]
         order = rng.permutation(len(rs))
-        n_val = int(round(fraction * len(rs))) if len(rs) > 1 else 0
+        n_val = max(1, int(round(fraction * len(rs)))) if len(rs) > 1 and fraction > 0 else 0
         val += [rs[i] for i in order[:n_val]]
         train += [rs[i] for i in order[n_val:]]
     return train, val
