@@ -82,7 +82,8 @@ class ClipBackbone(nn.Module):
             quick = bool(open_clip.get_model_config(arch).get("quick_gelu", False)) or (
                 cfg.pretrained == "openai" or (path is not None and _looks_openai(path)))
         extra = {"force_image_size": cfg.image_size} if cfg.image_size else {}
-        self.clip = open_clip.create_model(arch, pretrained=None, force_quick_gelu=quick, **extra)
+        with _quiet_random_init_warning():  # ovfer loads the weights itself, just below
+            self.clip = open_clip.create_model(arch, pretrained=None, force_quick_gelu=quick, **extra)
         self.tokenizer = open_clip.get_tokenizer(arch)
         if path is not None:
             self.load_weights(path)
@@ -267,6 +268,19 @@ class ClipBackbone(nn.Module):
     def parameters_of(self, groups: Iterable[str]) -> list[nn.Parameter]:
         named = self.named_groups()
         return [p for g in groups for _, p in named.get(g, [])]
+
+
+class _quiet_random_init_warning(logging.Filter):
+    """Drop open_clip's "initialized randomly" warning while ovfer builds the bare architecture."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "initialized randomly" not in record.getMessage()
+
+    def __enter__(self) -> None:
+        logging.getLogger().addFilter(self)
+
+    def __exit__(self, *exc) -> None:
+        logging.getLogger().removeFilter(self)
 
 
 def _wants_weights(pretrained: str | None) -> bool:

@@ -63,8 +63,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
 def main(argv: list[str] | None = None) -> int:
     parser, modules = build_parser()
     args = parser.parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose + 1, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # third-party loggers (open_clip logs to root at INFO) stay at WARNING; ovfer's own progress
+    # messages show by default, except for predict, whose output is the answer itself
+    logging.basicConfig(level=logging.DEBUG if args.verbose >= 2 else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    quiet = args.verb == "predict" and not args.verbose
+    logging.getLogger("ovfer").setLevel(logging.WARNING if quiet else
+                                        logging.DEBUG if args.verbose >= 2 else logging.INFO)
     if not args.verb:
         parser.print_help()
         return 2
