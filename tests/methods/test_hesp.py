@@ -191,3 +191,18 @@ def test_patch_size_scales_with_input(tiny_backbone_112, tiny_backbone):
     assert create_method("hesp", NAMES, backbone=tiny_backbone_112).patch_len == 28
     assert create_method("hesp", NAMES, backbone=tiny_backbone).patch_len == 56
     assert create_method("hesp", NAMES, backbone=tiny_backbone, overrides=["patch_size=14"]).patch_len == 14
+
+
+def test_bf16_autocast_eval_path(hesp):
+    from ovfer.engine.amp import autocast
+
+    hesp.eval()
+    batch = _batch(2)
+    with torch.inference_mode():
+        ref = hesp(batch["video"], batch["id"])
+        hesp._loc_cache.clear()
+        with autocast("bf16", "cpu"):
+            hesp.prepare_eval()
+            out = hesp(batch["video"], batch["id"])
+    assert torch.isfinite(out.logits.float()).all()
+    assert F.cosine_similarity(out.features.float(), ref.features, dim=-1).min() > 0.99

@@ -13,6 +13,11 @@ def activation_maps(patch_embeds: Tensor, text_features: Tensor, image_size: int
 
     Returns maps (B, S, S), bilinearly upsampled and min-max normalised to [0, 1].
     """
+    with torch.autocast(patch_embeds.device.type, enabled=False):  # a location, not a feature: fp32
+        return _activation_maps(patch_embeds.float(), text_features.float(), image_size)
+
+
+def _activation_maps(patch_embeds: Tensor, text_features: Tensor, image_size: int) -> Tensor:
     b, p, _ = patch_embeds.shape
     grid = int(round(p ** 0.5))
     cos = torch.einsum("bpd,bd->bp", F.normalize(patch_embeds.float(), dim=-1), F.normalize(text_features.float(), dim=-1))
@@ -45,7 +50,7 @@ def window_from_map(cam: np.ndarray, window: int, threshold: float = 0.79) -> tu
 def cam_windows(patch_embeds: Tensor, text_features: Tensor, image_size: int, window: int,
                 threshold: float = 0.79) -> Tensor:
     """(B, 2) long tensor of window top-left corners from per-video CAMs."""
-    maps = activation_maps(patch_embeds, text_features, image_size).cpu().numpy()
+    maps = activation_maps(patch_embeds, text_features, image_size).float().cpu().numpy()
     return torch.tensor([window_from_map(m, window, threshold) for m in maps], dtype=torch.long)
 
 
