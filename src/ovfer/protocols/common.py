@@ -15,10 +15,10 @@ from ovfer.data.records import VideoRecord
 from ovfer.engine.amp import autocast, resolve_precision
 from ovfer.engine.distributed import gather_numpy, make_loader
 from ovfer.engine.trainer import Trainer, TrainConfig, move_to_device, resolve_device
+from ovfer.protocols.results import Selection  # noqa: F401 (re-exported for the runners)
 
 log = logging.getLogger(__name__)
 
-Selection = Literal["last", "best_on_val", "best_on_test"]
 
 
 @dataclass

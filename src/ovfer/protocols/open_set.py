@@ -28,7 +28,7 @@ from ovfer.methods.base import build_config, create_method
 from ovfer.metrics.open_set import open_set_report
 from ovfer.protocols.common import LoaderConfig, Selection, evaluate, fit, stratified_holdout
 from ovfer.protocols.data_source import DataSource
-from ovfer.protocols.report import SplitResult, load_results, save_result
+from ovfer.protocols.results import SplitResult, load_results, save_result
 
 log = logging.getLogger(__name__)
 

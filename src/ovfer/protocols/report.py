@@ -1,224 +1,32 @@
-"""Result files → tables in the papers' layout (SPEC §5.3, §10). Shared by the runners and ``ovfer report``.
+"""Result files → tables in the papers' layout (SPEC §5.3, §10) and figures (``ovfer report``).
 
-Result-file schema (one JSON object per file, written by :func:`save_result`)
------------------------------------------------------------------------------
-Open-set (``kind = "open_set"``): one file per (task, method, split) at
-``<results_dir>/<task>/<method_dir>/<openness_tag>_<split_index>.json``, e.g.
-``results/mafw11/hesp/O(8:3)_0.json`` (the ':' of the tag is not allowed in Windows file
-names; POSIX only for now). ``method_dir`` is the method name, with
-``@best_on_val`` / ``@best_on_test`` appended when that selection rule was used, so runs of
-one method under two rules never overwrite each other.
-
-Closed-set / zero-shot (``kind = "closed_set" | "zero_shot"``): one file per fold at
-``<results_dir>/<protocol>/<dataset>/<method_dir>/fold_<fold>.json``.
-
-Keys (``null``/absent where they do not apply to the kind):
-
-=================  ================================================================================
-``kind``           "open_set" | "closed_set" | "zero_shot" (inferred when absent: open-set iff
-                   ``openness_tag`` is present)
-``task``           open-set task name (``ovfer.data.splits.TASKS``), e.g. "mafw11"
-``protocol``       closed-set/zero-shot protocol name, e.g. "closed_set", "zero_shot", "loco"
-``method``         registered method name; ``dataset`` dataset name
-``openness_tag``   "O(K:U)"; ``K``, ``U``, ``openness`` (4 decimals); ``split_index`` (0–4 within
-                   its openness); ``run_index`` (official run order)
-``fold``           fold number (closed-set/zero-shot)
-``known``          known class names in label order; ``unknown`` unknown class names
-``classes``        class names of a closed-set result (confusion rows/columns)
-``metrics``        open-set: auroc, oscr, oscr_textbook, fpr95, closed_acc, uar, war, macro_f1, ...
-                   (``ovfer.metrics.open_set_report``); closed-set: war, uar, macro_f1,
-                   per_class_recall, confusion (``ovfer.metrics.closed_set_report``); ×100
-``selection``      "last" | "best_on_val" | "best_on_test" (SPEC §5.3 model selection)
-``seed``           int; ``config`` the run's config as a dict; ``timing`` dict of seconds
-``created``        ISO-8601 time of writing
-``scores_file``    optional ``.npz`` name beside the JSON with ``pred_known`` (N, K),
-                   ``pred_unknown`` (M, K), ``labels`` (N,), ``score_known`` (N,),
-                   ``score_unknown`` (M,), optionally ``features_known`` (N, D),
-                   ``features_unknown`` (M, D) (closed-set: ``pred``, ``labels``)
-=================  ================================================================================
-
-Unknown keys are kept in ``SplitResult.extra`` and written back, so newer files survive a
-round trip through older code.
+The result-file schema lives in :mod:`ovfer.protocols.results`; its names are re-exported here.
 """
 from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 
-from ovfer.fsutil import atomic_write
+from ovfer.protocols.results import Kind, Selection, SplitResult, load_results, result_path, save_result
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["open_set", "closed_set", "zero_shot"]
-Selection = Literal["last", "best_on_val", "best_on_test"]
 FigureChoice = Literal["first", "all", "none"]
 
 __all__ = [
-    "Cell", "SplitResult", "Table", "closed_table", "load_results", "openset_table", "result_path", "save_result",
-    "summary_table", "to_csv", "to_latex", "to_markdown", "write_report",
+    "Cell", "Kind", "Selection", "SplitResult", "Table", "closed_table", "load_results", "openset_table",
+    "result_path", "save_result", "summary_table", "to_csv", "to_latex", "to_markdown", "write_report",
 ]
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-@dataclass
-class SplitResult:
-    """One result file (see the module docstring for the schema)."""
-
-    method: str
-    dataset: str
-    metrics: dict[str, Any]
-    kind: Kind = "open_set"
-    task: str | None = None
-    protocol: str | None = None
-    openness_tag: str | None = None
-    K: int | None = None
-    U: int | None = None
-    openness: float | None = None
-    split_index: int | None = None
-    run_index: int | None = None
-    fold: int | None = None
-    known: list[str] = field(default_factory=list)
-    unknown: list[str] = field(default_factory=list)
-    classes: list[str] = field(default_factory=list)
-    selection: Selection = "last"
-    seed: int | None = None
-    config: dict[str, Any] = field(default_factory=dict)
-    timing: dict[str, float] = field(default_factory=dict)
-    created: str = field(default_factory=_now)
-    scores_file: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    path: Path | None = field(default=None, compare=False, repr=False)  # where it was loaded from
-
-    @classmethod
-    def from_split(cls, split: Any, method: str, metrics: Mapping[str, Any], **kw: Any) -> "SplitResult":
-        """An open-set result for an :class:`~ovfer.data.splits.OpenSetSplit`."""
-        return cls(method=method, dataset=split.dataset, metrics=dict(metrics), kind="open_set", task=split.task,
-                   openness_tag=split.openness_tag, K=split.K, U=split.U, openness=split.openness,
-                   split_index=split.index, run_index=split.run_index, known=list(split.known),
-                   unknown=list(split.unknown), **kw)
-
-    @property
-    def method_dir(self) -> str:
-        return self.method if self.selection == "last" else f"{self.method}@{self.selection}"
-
-    @property
-    def method_label(self) -> str:
-        """Name shown in tables; test-set selection is labelled as such (SPEC §5.3)."""
-        labels = {"last": "", "best_on_val": " (best on val)", "best_on_test": " (best on test)"}
-        return self.method + labels.get(self.selection, f" ({self.selection})")
-
-    def relpath(self) -> Path:
-        """Path of this result below a results directory."""
-        if self.kind == "open_set":
-            if self.task is None or self.openness_tag is None or self.split_index is None:
-                raise ValueError("an open-set result needs task, openness_tag and split_index for its path")
-            return Path(self.task) / self.method_dir / f"{self.openness_tag}_{self.split_index}.json"
-        if self.protocol is None or self.fold is None:
-            raise ValueError(f"a {self.kind} result needs protocol and fold for its path")
-        return Path(self.protocol) / self.dataset / self.method_dir / f"fold_{self.fold}.json"
-
-    def to_json(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("extra", "path")}
-        out.update(self.extra)
-        return out
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any], path: Path | None = None) -> "SplitResult":
-        names = {f.name for f in fields(cls)} - {"extra", "path"}
-        known = {k: v for k, v in d.items() if k in names}
-        extra = {k: v for k, v in d.items() if k not in names}
-        missing = [k for k in ("method", "dataset", "metrics") if k not in known]
-        if missing:
-            raise ValueError(f"{path or 'result'}: missing keys {missing}")
-        known.setdefault("kind", "open_set" if d.get("openness_tag") else "closed_set")
-        if known["kind"] not in ("open_set", "closed_set", "zero_shot"):
-            raise ValueError(f"{path or 'result'}: kind '{known['kind']}' is not open_set, closed_set or zero_shot")
-        return cls(**known, extra=extra, path=path)
-
-    def load_scores(self) -> dict[str, np.ndarray] | None:
-        """Arrays of the scores file, or None when there is none."""
-        if not self.scores_file or self.path is None:
-            return None
-        p = self.path.parent / self.scores_file
-        if not p.is_file():
-            log.warning("%s names scores file %s, which does not exist", self.path, p)
-            return None
-        with np.load(p) as z:
-            return {k: z[k] for k in z.files}
-
-
-def result_path(results_dir: str | Path, result: SplitResult) -> Path:
-    return Path(results_dir) / result.relpath()
-
-
-def _jsonable(obj: Any) -> Any:
-    """Plain JSON values: numpy scalars/arrays to Python, NaN/inf to null (strict JSON has neither)."""
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, np.ndarray)):
-        return [_jsonable(v) for v in (obj.tolist() if isinstance(obj, np.ndarray) else obj)]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
-def _save_npz(fh: Any, arrays: Mapping[str, np.ndarray]) -> None:
-    np.savez_compressed(fh, **arrays)
-
-
-def save_result(result: SplitResult, results_dir: str | Path, scores: Mapping[str, np.ndarray] | None = None) -> Path:
-    """Write the JSON (and the scores ``.npz`` beside it) atomically; returns the JSON path."""
-    path = result_path(results_dir, result)
-    if scores is not None:
-        npz = path.with_suffix(".npz")
-        arrays = {k: np.asarray(v) for k, v in scores.items() if v is not None}
-        atomic_write(npz, lambda fh: _save_npz(fh, arrays))
-        result.scores_file = npz.name
-    text = json.dumps(_jsonable(result.to_json()), indent=1, allow_nan=False)
-    atomic_write(path, lambda fh: fh.write((text + "\n").encode("utf-8")))
-    result.path = path
-    return path
-
-
-def load_results(results_dir: str | Path) -> list[SplitResult]:
-    """Every result JSON below ``results_dir`` (files that are not results are skipped with a warning)."""
-    root = Path(results_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"results directory {root} does not exist")
-    out = []
-    for p in sorted(root.rglob("*.json")):
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
-            out.append(SplitResult.from_json(data, path=p))
-        except (ValueError, TypeError) as e:
-            log.warning("skipping %s: %s", p, e)
-    log.info("loaded %d results from %s", len(out), root)
-    return out
-
-
-# ---- tables ---------------------------------------------------------------------------------
-
-OpenMetric = Literal["auroc", "oscr", "oscr_textbook", "fpr95", "closed_acc", "uar", "war", "macro_f1"]
-ClosedMetric = Literal["uar", "war", "macro_f1"]
 LOWER_IS_BETTER = frozenset({"fpr95"})
 METRIC_TITLES = {"auroc": "AUROC", "oscr": "OSCR", "oscr_textbook": "OSCR (textbook area)",
                  "fpr95": "FPR at 95% TPR", "closed_acc": "Closed-set accuracy (known test clips)",
