@@ -118,15 +118,32 @@ def test_every_video_decodes_as_stated(tiny_sets, tiny_cfg):
         assert clip["caption"] and isinstance(clip["apex_aus"], dict)
 
 
-def test_official_readers_accept_the_files(tiny_sets):
-    """Integration with the dataset adapters (skipped if their readers are not there)."""
-    mafw = pytest.importorskip("ovfer.data.adapters.mafw")
-    dfew = pytest.importorskip("ovfer.data.adapters.dfew")
+def test_every_annotation_file_reads_back_through_the_adapters(tiny_sets, tiny_cfg):
+    """All folds, splits, tasks and caption variants, via the registered dataset adapters."""
+    from pathlib import Path
+
+    from ovfer.data.adapters import create_dataset_records
+
     root = tiny_sets[0]
-    if not hasattr(mafw, "read_mafw_official") or not hasattr(dfew, "read_dfew_csv"):
-        pytest.skip("reader functions not available")
-    recs = mafw.read_mafw_official(root / "mafw/compound/with_caption/set_2/test.txt",
-                                   fold=2, split="test", task="compound")
-    assert len(recs) == 10 and any(r.is_compound for r in recs) and all(r.caption for r in recs)
-    recs = dfew.read_dfew_csv(root / "dfew/train(single-labeled)/set_1.csv", fold=1, split="train")
-    assert len(recs) == 7 * 4
+    n_single = len(tiny_cfg.classes) * tiny_cfg.clips_per_class
+    n_compound = n_single + len(tiny_cfg.compound_classes) * tiny_cfg.clips_per_compound
+    for task, total in (("single", n_single), ("compound", n_compound)):
+        for captions in ("with", "no"):
+            seen = []
+            for fold in range(1, tiny_cfg.folds + 1):
+                for split in ("train", "test"):
+                    recs = create_dataset_records("mafw", annotation=str(root / "mafw"), video_root=str(root / "videos"),
+                                                  fold=fold, split=split, task=task, captions=captions, strict=True)
+                    assert all(Path(r.video).is_file() for r in recs)
+                    assert all(bool(r.caption) == (captions == "with") for r in recs)
+                    if split == "test":
+                        seen += [r.id for r in recs]
+            assert sorted(seen) == sorted(set(seen)) and len(seen) == total  # each clip tested exactly once
+    compound = create_dataset_records("mafw", annotation=str(root / "mafw"), video_root=str(root / "videos"),
+                                      fold=1, split="train", task="compound", strict=True)
+    assert any(r.is_compound for r in compound)
+    for fmt in ("csv", "list"):
+        recs = create_dataset_records("dfew", annotation=str(root / "dfew"), video_root=str(root / "videos" if fmt == "csv" else root),
+                                      fold=1, split="train", format=fmt, strict=True)
+        assert recs and all(r.label[0] in tiny_cfg.classes[:7] or r.label[0] in tiny_cfg.classes for r in recs)
+        assert all(Path(r.video).exists() for r in recs)

@@ -189,8 +189,8 @@ def pretrain_clip(cfg: PretrainConfig, out_dir: str | Path) -> dict:
                     plan["total"] = fitted
                     plan["warm"] = min(plan["warm"], max(1, int(cfg.warmup_frac * fitted)))
             if step % 10 == 0:
-                history.append({"step": step, "loss": float(loss), "lr": sched.get_last_lr()[0]})
-                log.info("pretrain step %d/%d loss %.3f", step, plan["total"], float(loss))
+                history.append({"step": step, "loss": float(loss.detach()), "lr": sched.get_last_lr()[0]})
+                log.info("pretrain step %d/%d loss %.3f", step, plan["total"], float(loss.detach()))
             if step >= plan["total"]:
                 stopped = True
                 break
