@@ -72,6 +72,11 @@ def tsn_indices(
     return r.integers(lo, hi).astype(np.int64)
 
 
+def _strided(T: int, s: int, rng: np.random.Generator) -> np.ndarray:
+    """idx_i = i·s + U{0..s-1}: the random-in-stride draw DFER-CLIP and DK-CLIP share."""
+    return (np.arange(T, dtype=np.int64) * s + rng.integers(0, s, size=T)).astype(np.int64)
+
+
 def dfer_clip_indices(n: int, T: int = 16, train: bool = True, rng: np.random.Generator | None = None) -> np.ndarray:
     """DFER-CLIP's exact rule (METHODS §1 "Frames"), n = the annotation's frame count.
 
@@ -83,8 +88,7 @@ def dfer_clip_indices(n: int, T: int = 16, train: bool = True, rng: np.random.Ge
         s = n // T
         if s < 1:
             return pad_short(n, T, "repeat_last")
-        r = _need_rng(rng, "dfer_clip")
-        return (np.arange(T, dtype=np.int64) * s + r.integers(0, s, size=T)).astype(np.int64)
+        return _strided(T, s, _need_rng(rng, "dfer_clip"))
     if n > T:
         return segment_centres(n, T)
     return pad_short(n, T, "repeat_last")
@@ -102,8 +106,7 @@ def dk_clip_indices(n: int, T: int = 16, train: bool = True, rng: np.random.Gene
         s = n // T
         if s < 1:
             return pad_short(n, T, "spread_round")
-        r = _need_rng(rng, "dk_clip")
-        idx = np.arange(T, dtype=np.int64) * s + r.integers(0, s, size=T)
+        idx = _strided(T, s, _need_rng(rng, "dk_clip"))
     else:
         idx = segment_centres(n, T)
     return (idx % n).astype(np.int64)

@@ -15,7 +15,6 @@ runs under all of them. A method:
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Literal, Mapping, Sequence
@@ -124,7 +123,6 @@ class Method(nn.Module):
         return to_dict(self.cfg)
 
 
-MethodBuilder = Callable[..., Method]
 METHODS: Registry[type[Method]] = Registry("method")
 
 
@@ -180,10 +178,6 @@ def _import_all() -> None:
     for info in pkgutil.iter_modules(pkg.__path__):
         if info.name != "base":
             importlib.import_module(f"ovfer.methods.{info.name}")
-
-
-def replace_config(cfg: MethodConfig, **changes: Any) -> MethodConfig:
-    return dataclasses.replace(cfg, **changes)
 
 
 @dataclass
