@@ -67,6 +67,12 @@ class Method(nn.Module):
 
     config_cls: ClassVar[type[MethodConfig]] = MethodConfig
     name: ClassVar[str] = "method"
+    zero_shot: ClassVar[bool] = False
+    """True if, after training, ``set_classes`` may name classes never trained on (text-only
+    class side: CLIP zero-shot, EmoCLIP); the zero-shot protocols run only such methods."""
+    heads: ClassVar[tuple[str, ...]] = ()
+    """Extra named logits in ``MethodOutput.extras`` that protocols also score (DK-CLIP's
+    "global", "local", "fused"); ``logits`` itself is always the method's prediction."""
 
     def __init__(self, cfg: MethodConfig) -> None:
         super().__init__()

@@ -26,6 +26,7 @@ class ClipZeroShot(ClipMethod):
     """Temporal-mean CLIP video feature vs class texts; score = max logit. Trains nothing."""
 
     config_cls = ClipZeroShotConfig
+    zero_shot = True
 
     def __init__(self, cfg: ClipZeroShotConfig, backbone=None) -> None:
         super().__init__(cfg, backbone)
