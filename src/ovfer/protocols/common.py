@@ -41,6 +41,8 @@ class EvalOutputs:
     ids: list[str]
     features: np.ndarray | None = None  # (N, D)
     seconds: float = 0.0
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    """Logits (N, K) of every head the method declares in ``Method.heads`` (DK-CLIP's global/local)."""
 
     @property
     def predictions(self) -> np.ndarray:
@@ -69,7 +71,11 @@ def _collate():
 def evaluate(method, records: Sequence[VideoRecord], loader_cfg: LoaderConfig = LoaderConfig(),
              precision: str = "fp32", device: str = "auto", keep_features: bool = True,
              cache=None) -> EvalOutputs:
-    """Score ``records`` with ``method`` (inference mode, batched, optional bf16 autocast)."""
+    """Score ``records`` with ``method`` (inference mode, batched, optional bf16 autocast).
+
+    Besides ``logits``, the logits of each head named in ``method.heads`` are collected, so
+    protocols can score every head of a multi-head method from one pass.
+    """
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev.type)
     method.to(dev).eval()
@@ -78,6 +84,7 @@ def evaluate(method, records: Sequence[VideoRecord], loader_cfg: LoaderConfig = 
     loader = make_loader(ds, loader_cfg.eval_batch_size, train=False, workers=loader_cfg.workers,
                          collate_fn=_collate())
     logits, scores, labels, feats, ids = [], [], [], [], []
+    heads: dict[str, list[torch.Tensor]] = {h: [] for h in getattr(method, "heads", ())}
     t0 = time.perf_counter()
     with torch.inference_mode(), autocast(prec, dev.type):
         for batch in loader:
@@ -88,6 +95,11 @@ def evaluate(method, records: Sequence[VideoRecord], loader_cfg: LoaderConfig = 
             labels.append(batch["label"].cpu())
             if keep_features and out.features is not None:
                 feats.append(out.features.float().cpu())
+            for h, acc in heads.items():
+                if h not in out.extras:
+                    raise KeyError(f"method '{method.name}' declares head '{h}' but its forward returned "
+                                   f"extras {sorted(out.extras)}")
+                acc.append(out.extras[h].float().cpu())
             ids.extend(batch.get("id", []))
     seconds = time.perf_counter() - t0
     k = len(method.classnames)
@@ -98,6 +110,7 @@ def evaluate(method, records: Sequence[VideoRecord], loader_cfg: LoaderConfig = 
                                               gather_numpy(res.labels))
     if res.features is not None:
         res.features = gather_numpy(res.features)
+    res.extras = {h: gather_numpy(cat(acc, (0, k))) for h, acc in heads.items()}
     skipped = getattr(ds, "skipped", None)
     if skipped:
         log.warning("evaluation skipped unreadable clips: %s", skipped)

@@ -19,6 +19,9 @@ class DataSource:
     splits: tuple[str, ...] = ("train", "test")
     more: list[dict[str, Any]] = field(default_factory=list)
     """Further sources ``{"adapter": ..., "options": {...}}`` merged in (the AFEW+MAFW fusion task)."""
+    name: str | None = None
+    """Dataset name written into result files (default: the records' ``dataset``); e.g.
+    "synthfer" for SynthFER read through the MAFW adapter, so its results are not filed as MAFW."""
 
     def load(self) -> list[VideoRecord]:
         from ovfer.data.adapters import create_dataset_records

@@ -9,13 +9,13 @@ import io
 import logging
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 
-from ovfer.protocols.results import Kind, Selection, SplitResult, load_results, result_path, save_result
+from ovfer.protocols.results import Kind, Selection, SplitResult, fold_stem, load_results, result_path, save_result
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,8 @@ class Table:
     cells: list[list[Cell]]
     subheaders: list[str] | None = None  # e.g. openness values under the O(K:U) tags
     higher_is_better: bool = True
+    notes: list[str] = field(default_factory=list)
+    """Footnote lines printed under the table (where each column's numbers come from)."""
 
     def value(self, row: str, column: str) -> float | None:
         return self.cells[self.rows.index(row)][self.columns.index(column)].value
@@ -136,11 +138,12 @@ def closed_table(results: Sequence[SplitResult], metric: ClosedMetric | str = "u
         for r in rs:
             v = _metric(r, metric)
             if r.method_label == m and v is not None:
-                by_fold[r.fold if r.fold is not None else 0].append(v)
+                by_fold[r.fold if r.fold is not None else 0].append(v)  # seeds of a fold: averaged first
         row = [Cell(_mean_over({f: by_fold[f]}), 1 if by_fold[f] else 0, 1) for f in folds]
         row.append(Cell(_mean_over(by_fold), len(by_fold), len(folds)))
         cells.append(row)
-    return Table(f"{keys[0]}: {METRIC_TITLES.get(metric, metric)}", metric, [f"fold {f}" for f in folds] + ["mean"],
+    names = ["test" if f == 0 and any(r.fold is None for r in rs) else f"fold {f}" for f in folds]
+    return Table(f"{keys[0]}: {METRIC_TITLES.get(metric, metric)}", metric, names + ["mean"],
                  methods, cells, None, metric not in LOWER_IS_BETTER)
 
 
@@ -193,12 +196,17 @@ def to_markdown(tables: Sequence[Table]) -> str:
             lines.append("| " + " | ".join([m] + row) + " |")
         if any(c.partial for row in t.cells for c in row):
             lines += ["", "(n/m): mean over n of the m splits (or opennesses/folds, in a mean column)."]
+        if t.notes:
+            lines += [""] + [f"{note}  " for note in t.notes]
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
 
 
 def to_csv(tables: Sequence[Table]) -> str:
-    """Long format, one line per cell: table, metric, method, column, value, n, expected."""
+    """Long format, one line per cell: table, metric, method, column, value, n, expected.
+
+    Footnotes follow as lines with metric "note", the column they explain and the text as value.
+    """
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["table", "metric", "method", "column", "value", "n", "expected"])
@@ -207,6 +215,9 @@ def to_csv(tables: Sequence[Table]) -> str:
             for j, col in enumerate(t.columns):
                 c = t.cells[i][j]
                 w.writerow([t.title, t.metric, m, col, "" if c.value is None else f"{c.value:.4f}", c.n, c.expected])
+        for note in t.notes:
+            col = next((c for c in t.columns if note.startswith(c)), "")
+            w.writerow([t.title, "note", "", col, note, "", ""])
     return buf.getvalue()
 
 
@@ -240,6 +251,9 @@ def to_latex(tables: Sequence[Table]) -> str:
                        for j in range(len(t.columns))]
                 lines.append(" & ".join([_tex(m)] + [x.replace("–", "--") for x in row]) + r" \\")
         lines += [r"\bottomrule", r"\end{tabular}"]
+        notes = [n for t in group for n in t.notes]
+        if notes:
+            lines.append(r"\par\smallskip{\footnotesize " + r" \\ ".join(_tex(n) for n in notes) + "}")
         out.append("\n".join(lines))
     return "\n\n".join(out) + "\n"
 
@@ -277,15 +291,17 @@ def _render_figures(r: SplitResult, out_dir: Path) -> list[Path]:
         stem = f"{r.openness_tag}_{r.split_index}"
         title = f"{r.task} · {r.method_label} · {stem}"
         return plots.render_open_set_figures(scores, r.known, where / stem, title)
-    title = f"{r.protocol}/{r.dataset} · {r.method_label} · fold {r.fold}"
-    return plots.render_closed_set_figures(scores, r.classes, where / f"fold_{r.fold}", title)
+    title = f"{r.protocol}/{r.dataset} · {r.method_label} · {fold_stem(r.fold, r.seed).replace('_', ' ')}"
+    return plots.render_closed_set_figures(scores, r.classes, where / fold_stem(r.fold, r.seed), title)
 
 
-def write_report(results_dir: str | Path, out_dir: str | Path, figures: FigureChoice = "first") -> list[Path]:
+def write_report(results_dir: str | Path, out_dir: str | Path, figures: FigureChoice = "first",
+                 cross: bool = False) -> list[Path]:
     """Tables (Markdown, CSV, LaTeX) for every task and protocol, a summary table and figures.
 
     ``figures``: "first" renders the first split of each (task, method, openness) that has a
-    scores file, "all" every one, "none" skips plotting.
+    scores file, "all" every one, "none" skips plotting. ``cross``: also the methods ×
+    protocols table of :func:`ovfer.protocols.cross.cross_table` as ``cross.md/.csv/.tex``.
     """
     results = load_results(results_dir)
     out = Path(out_dir)
@@ -305,6 +321,10 @@ def write_report(results_dir: str | Path, out_dir: str | Path, figures: FigureCh
             written += _write_tables(blocks, out / f"{key[1]}_{key[2]}")
     if results:
         written += _write_tables([summary_table(results)], out / "summary")
+    if cross and results:
+        from ovfer.protocols.cross import cross_table
+
+        written += _write_tables([cross_table(results)], out / "cross")
     for r in _figure_targets(results, figures):
         try:
             written += _render_figures(r, out)

@@ -9,8 +9,27 @@ names; POSIX only for now). ``method_dir`` is the method name, with
 ``@best_on_val`` / ``@best_on_test`` appended when that selection rule was used, so runs of
 one method under two rules never overwrite each other.
 
-Closed-set / zero-shot (``kind = "closed_set" | "zero_shot"``): one file per fold at
-``<results_dir>/<protocol>/<dataset>/<method_dir>/fold_<fold>.json``.
+Closed-set / zero-shot (``kind = "closed_set" | "zero_shot"``): one file per (fold, seed) at
+``<results_dir>/<protocol>/<dataset>/<method_dir>/<stem>.json`` with ``stem`` =
+``fold_<fold>`` for seed 0 (or no seed), ``fold_<fold>_seed<seed>`` for other seeds, and
+``all`` / ``all_seed<seed>`` for a source without folds (AFEW, FERV39k, a folder). Protocol
+names (``protocol`` key):
+
+=======================  ==============================================================
+``closed_set``           train on train, test on test, all classes (SPEC §5.1)
+``zero_shot``            no training on the target: class names/descriptions only, optionally
+                         from a checkpoint trained elsewhere (CLIP zero-shot; EmoCLIP
+                         cross-dataset from its caption model) (SPEC §5.2)
+``zero_shot_captions``   trained on the fold's training captions, tested on the same fold's
+                         test split by class name (EmoCLIP "MAFW zero-shot", METHODS §3)
+``zero_shot_cross``      trained on captions of a source fold, tested on another dataset by
+                         class name; ``dataset`` = the target, ``fold`` = the *source* fold,
+                         metrics = mean over the target's test folds (``source`` key)
+``loco``                 leave-one-class-out: per class k, trained without k, tested on
+                         class-k clips against all classes; UAR = mean recall_k, WAR pooled
+``compound``             basic + compound classes (MAFW compound split); adds one-vs-rest
+                         ROC-AUC on softmax scores (METHODS §3 [recon])
+=======================  ==============================================================
 
 Keys (``null``/absent where they do not apply to the kind):
 
@@ -22,19 +41,23 @@ Keys (``null``/absent where they do not apply to the kind):
 ``method``         registered method name; ``dataset`` dataset name
 ``openness_tag``   "O(K:U)"; ``K``, ``U``, ``openness`` (4 decimals); ``split_index`` (0–4 within
                    its openness); ``run_index`` (official run order)
-``fold``           fold number (closed-set/zero-shot)
+``fold``           fold number (closed-set/zero-shot), null for a source without folds
 ``known``          known class names in label order; ``unknown`` unknown class names
 ``classes``        class names of a closed-set result (confusion rows/columns)
 ``metrics``        open-set: auroc, oscr, oscr_textbook, fpr95, closed_acc, uar, war, macro_f1, ...
-                   (``ovfer.metrics.open_set_report``); closed-set: war, uar, macro_f1,
-                   per_class_recall, confusion (``ovfer.metrics.closed_set_report``); ×100
+                   (``ovfer.metrics.open_set_report``); closed-set/zero-shot: war, uar, macro_f1,
+                   per_class_recall, confusion (``ovfer.metrics.closed_set_report``); ×100.
+                   Also ``heads`` {head: same metrics} for methods with extra heads (DK-CLIP),
+                   ``last_epoch`` {epoch, war, uar, macro_f1} under ``best_on_test``, ``loco``
+                   {class: {n, correct, recall}} for LOCO, ``ovr_auc`` (softmax) for compound
 ``selection``      "last" | "best_on_val" | "best_on_test" (SPEC §5.3 model selection)
 ``seed``           int; ``config`` the run's config as a dict; ``timing`` dict of seconds
 ``created``        ISO-8601 time of writing
 ``scores_file``    optional ``.npz`` name beside the JSON with ``pred_known`` (N, K),
                    ``pred_unknown`` (M, K), ``labels`` (N,), ``score_known`` (N,),
                    ``score_unknown`` (M,), optionally ``features_known`` (N, D),
-                   ``features_unknown`` (M, D) (closed-set: ``pred``, ``labels``)
+                   ``features_unknown`` (M, D) (closed-set/zero-shot: ``pred``, ``labels``,
+                   ``pred_<head>`` per extra head)
 =================  ================================================================================
 
 Unknown keys are kept in ``SplitResult.extra`` and written back, so newer files survive a
@@ -59,7 +82,19 @@ log = logging.getLogger(__name__)
 Kind = Literal["open_set", "closed_set", "zero_shot"]
 Selection = Literal["last", "best_on_val", "best_on_test"]
 
-__all__ = ["Kind", "Selection", "SplitResult", "load_results", "result_path", "save_result"]
+__all__ = ["Kind", "Selection", "SplitResult", "fold_stem", "load_results", "method_dir", "result_path",
+           "save_result"]
+
+
+def method_dir(method: str, selection: str = "last") -> str:
+    """Folder of a method's results: runs under another selection rule never overwrite ``last``."""
+    return method if selection == "last" else f"{method}@{selection}"
+
+
+def fold_stem(fold: int | None, seed: int | None = None) -> str:
+    """``fold_3``, ``fold_3_seed1``, ``all`` (no folds); seed 0 keeps the pre-seed file name."""
+    stem = "all" if fold is None else f"fold_{fold}"
+    return stem if not seed else f"{stem}_seed{seed}"
 
 
 def _now() -> str:
@@ -105,7 +140,7 @@ class SplitResult:
 
     @property
     def method_dir(self) -> str:
-        return self.method if self.selection == "last" else f"{self.method}@{self.selection}"
+        return method_dir(self.method, self.selection)
 
     @property
     def method_label(self) -> str:
@@ -119,9 +154,9 @@ class SplitResult:
             if self.task is None or self.openness_tag is None or self.split_index is None:
                 raise ValueError("an open-set result needs task, openness_tag and split_index for its path")
             return Path(self.task) / self.method_dir / f"{self.openness_tag}_{self.split_index}.json"
-        if self.protocol is None or self.fold is None:
-            raise ValueError(f"a {self.kind} result needs protocol and fold for its path")
-        return Path(self.protocol) / self.dataset / self.method_dir / f"fold_{self.fold}.json"
+        if self.protocol is None:
+            raise ValueError(f"a {self.kind} result needs a protocol for its path")
+        return Path(self.protocol) / self.dataset / self.method_dir / f"{fold_stem(self.fold, self.seed)}.json"
 
     def to_json(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("extra", "path")}
