@@ -133,14 +133,18 @@ def window_indices(
 
     (1) keep frames with index % factor == 0 (n' of them); (2) start r: ``random``/``seeded``
     draw U{0..n'-1} from ``rng`` (``seeded`` = the caller's rng depends only on (seed,
-    sample), so a test window is fixed across epochs), ``first`` r = 0, ``center`` centres
-    the window; (3) take r..r+T-1, wrapping once to the start; (4) reflect-pad to T.
+    sample), so a test window is fixed across epochs; without an rng, e.g. when one video
+    is predicted outside a dataset, ``seeded`` draws from a generator seeded with 0),
+    ``first`` r = 0, ``center`` centres the window; (3) take r..r+T-1, wrapping once to the
+    start; (4) reflect-pad to T.
     """
     _check(n, T)
     if factor < 1:
         raise ValueError(f"downsample factor must be >= 1, got {factor}")
     kept = np.arange(0, n, factor, dtype=np.int64)
     m = len(kept)
+    if start == "seeded" and rng is None:
+        rng = np.random.default_rng(0)
     if start in ("random", "seeded"):
         r = int(_need_rng(rng, f"window(start={start})").integers(0, m))
     elif start == "first":
@@ -165,13 +169,14 @@ class SamplerConfig:
     """How a method picks frames; methods declare one in their data preset (STYLE pattern 5)."""
 
     name: str = "tsn"
-    """A registered sampler: tsn, dfer_clip, dk_clip or window (see :func:`list_samplers`)."""
+    """A registered sampler: tsn, dfer_clip, dk_clip, window (window_start, window_center: the
+    window with a fixed test start) (see :func:`list_samplers`)."""
     num_frames: int = 16
     """T, frames per clip (HESP/DFER-CLIP/DK-CLIP 16, EmoCLIP 32)."""
     short: ShortPolicy = "repeat_last"
     """tsn only: policy for clips shorter than T (SPEC §2.4)."""
     factor: int = 4
-    """window only: temporal downsample factor (EmoCLIP scripts use 4)."""
+    """window*: temporal downsample factor (EmoCLIP scripts use 4)."""
     train_start: WindowStart = "random"
     """window only: start of the training window."""
     test_start: WindowStart = "seeded"
@@ -231,9 +236,30 @@ def _window(cfg: SamplerConfig, n: int, train: bool, rng: np.random.Generator | 
     return window_indices(n, cfg.num_frames, cfg.factor, cfg.train_start if train else cfg.test_start, rng)
 
 
+@SAMPLERS.register("window_start")
+def _window_start(cfg: SamplerConfig, n: int, train: bool, rng: np.random.Generator | None) -> np.ndarray:
+    """EmoCLIP window whose test window starts at the first kept frame (``emoclip.test_window=start``)."""
+    return window_indices(n, cfg.num_frames, cfg.factor, cfg.train_start if train else "first", rng)
+
+
+@SAMPLERS.register("window_center")
+def _window_center(cfg: SamplerConfig, n: int, train: bool, rng: np.random.Generator | None) -> np.ndarray:
+    """EmoCLIP window whose test window is centred (``emoclip.test_window=center``)."""
+    return window_indices(n, cfg.num_frames, cfg.factor, cfg.train_start if train else "center", rng)
+
+
+#: Minimum frame count a sampler's method requires when it is built by name (METHODS §2: DK-CLIP
+#: drops clips with fewer than 3 frames); other samplers accept any clip.
+DEFAULT_MIN_FRAMES: dict[str, int] = {"dk_clip": 3}
+
+
 def build_sampler(cfg: SamplerConfig | str, **overrides) -> Sampler:
-    """A :class:`Sampler` from a config or a registered name (plus config field overrides)."""
+    """A :class:`Sampler` from a config or a registered name (plus config field overrides).
+
+    Built by name, ``min_frames`` defaults to :data:`DEFAULT_MIN_FRAMES` (``dk_clip``: 3).
+    """
     if isinstance(cfg, str):
+        overrides.setdefault("min_frames", DEFAULT_MIN_FRAMES.get(cfg, 1))
         cfg = SamplerConfig(name=cfg, **overrides)  # type: ignore[arg-type]
     elif overrides:
         from dataclasses import replace
