@@ -366,12 +366,40 @@ def hesp_test(size: int = 224) -> ClipTransform:
     return Compose([ToFloat(), Resize(size)])
 
 
+def _dfer_clip_ops(size: int, brightness: bool, rotation: bool) -> ClipTransform:
+    """DFER-CLIP's training chain with the code's parameters; the two colour/geometry steps optional."""
+    ops: list[ClipTransform] = [ToFloat()]
+    if brightness:
+        ops.append(RandomBrightness(0.5, 1.5))
+    if rotation:
+        ops.append(RandomRotation(4.0))
+    ops += [RandomResizedCrop(size, swap_prob=0.5, fallback="random_square"), RandomHorizontalFlip(0.5)]
+    return Compose(ops)
+
+
 @TRANSFORMS.register("dfer_clip_train")
 def dfer_clip_train(size: int = 224) -> ClipTransform:
     """METHODS §1: brightness U[0.5,1.5] -> rotation U[-4°,4°] -> RRC (w/h swap p 0.5, 10 tries,
     random-square fallback) -> flip p 0.5; all four on every dataset (ovfer default)."""
-    return Compose([ToFloat(), RandomBrightness(0.5, 1.5), RandomRotation(4.0),
-                    RandomResizedCrop(size, swap_prob=0.5, fallback="random_square"), RandomHorizontalFlip(0.5)])
+    return _dfer_clip_ops(size, brightness=True, rotation=True)
+
+
+@TRANSFORMS.register("dfer_clip_train_dfew")
+def dfer_clip_train_dfew(size: int = 224) -> ClipTransform:
+    """Official DFER-CLIP code on DFEW (``dfer_clip.aug=code_per_dataset``): brightness -> RRC -> flip."""
+    return _dfer_clip_ops(size, brightness=True, rotation=False)
+
+
+@TRANSFORMS.register("dfer_clip_train_ferv39k")
+def dfer_clip_train_ferv39k(size: int = 224) -> ClipTransform:
+    """Official DFER-CLIP code on FERV39k: rotation U[-4°,4°] -> RRC -> flip."""
+    return _dfer_clip_ops(size, brightness=False, rotation=True)
+
+
+@TRANSFORMS.register("dfer_clip_train_mafw")
+def dfer_clip_train_mafw(size: int = 224) -> ClipTransform:
+    """Official DFER-CLIP code on MAFW: RRC -> flip only."""
+    return _dfer_clip_ops(size, brightness=False, rotation=False)
 
 
 @TRANSFORMS.register("dfer_clip_test")

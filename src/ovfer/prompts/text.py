@@ -71,11 +71,13 @@ class PromptLearner(nn.Module):
             prompts.append(" ".join(words))
             positions.append(pos)
         ids = backbone.tokenize(prompts)
-        last = max(max(p) for p in positions)
         eot = ids.argmax(dim=-1)
-        if last >= int(eot.min()):
+        # Per prompt: with "middle"/"front" a long text's last context row may lie beyond a
+        # short text's EOT, which is fine; only a prompt's own EOT bounds its own context.
+        too_long = [t for t, p, e in zip(texts, positions, eot.tolist()) if max(p) >= e]
+        if too_long:
             raise ValueError(f"context positions reach the end-of-text token: texts too long for "
-                             f"context length {ids.shape[1]} with {self.n_ctx} context vectors")
+                             f"context length {ids.shape[1]} with {self.n_ctx} context vectors: {too_long[:3]}")
         if bool((eot == ids.shape[1] - 1).any()):
             log.warning("some prompts were truncated to the context length %d", ids.shape[1])
         with torch.no_grad():
