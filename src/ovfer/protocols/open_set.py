@@ -8,7 +8,6 @@ the known training clips; ``best_on_test`` only as a labelled option), evaluated
 """
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from ovfer.metrics.open_set import open_set_report
 from ovfer.protocols.common import LoaderConfig, Selection, evaluate, fit, stratified_holdout
 from ovfer.protocols.data_source import DataSource
 from ovfer.protocols.results import SplitResult, load_results, save_result
+from ovfer.protocols.runs import copy_backbone
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def run_split(cfg: OpenSetConfig, split: OpenSetSplit, records: Sequence[VideoRe
     if not data.train or not data.test_known or not data.test_unknown:
         raise ValueError(f"split {split.task}/{split.name} has an empty part: {data.counts()}")
     mcfg = build_config(cfg.method, {"backbone": to_dict(cfg.backbone)}, cfg.method_overrides)
-    bb = copy.deepcopy(backbone) if backbone is not None else None
+    bb = copy_backbone(backbone)
     seed_everything(cfg.seed)  # parameters drawn at construction must not depend on earlier splits
     method = create_method(cfg.method, split.known, mcfg, backbone=bb)
     train_records = list(data.train)

@@ -98,12 +98,21 @@ def split_of(records: Sequence[VideoRecord], split: str) -> list[VideoRecord]:
     return [r for r in records if r.split == split]
 
 
+def copy_backbone(backbone: ClipBackbone | None) -> ClipBackbone | None:
+    """A deep copy for one run (methods may fine-tune it); the stateless BPE tokenizer is shared,
+    since copying its vocabulary tables costs more than copying a small CLIP."""
+    if backbone is None:
+        return None
+    tok = getattr(backbone, "tokenizer", None)
+    return copy.deepcopy(backbone, {id(tok): tok} if tok is not None else {})
+
+
 def build_method(name: str, classes: Sequence[str], backbone_cfg: BackboneConfig, overrides: Sequence[str],
                  backbone: ClipBackbone | None, seed: int) -> tuple[Method, MethodConfig]:
     """A fresh method per run: the shared backbone deep-copied, construction seeded, so a run
     never depends on the runs before it."""
     mcfg = build_config(name, {"backbone": to_dict(backbone_cfg)}, overrides)
-    bb = copy.deepcopy(backbone) if backbone is not None else None
+    bb = copy_backbone(backbone)
     seed_everything(seed)
     return create_method(name, list(classes), mcfg, backbone=bb), mcfg
 
