@@ -5,6 +5,10 @@ Fig. 3 patch sizes / negative context). Re-run after changing a default:
 
 Paths under data.options are placeholders for your licensed copies; paper recipes (ViT-B/32
 OpenAI weights, SGD 0.01, 200 epochs, step x0.1 every 30, batch 64, T=8) are the config defaults.
+
+DFER-CLIP (METHODS §1) rows are closed-set configs (``ovfer.protocols.closed_set.ClosedSetConfig``)
+that spell out the paper's recipe: SGD momentum 0.9, weight decay 1e-4, MultiStepLR {30, 40} x0.1,
+50 epochs, batch 48 with the last partial batch dropped, fp32, seeds 1-3.
 """
 from __future__ import annotations
 
@@ -38,7 +42,54 @@ def write(path: Path, task: str, method: str, overrides: list[str]) -> None:
                     + yaml.safe_dump(cfg, sort_keys=False))
 
 
+# -- DFER-CLIP (METHODS §1): closed-set rows ----------------------------------------------------------
+CLOSED_DATA = {
+    "dfew": {"adapter": "dfew", "options": {"annotation": "/data/DFEW/EmoLabel_DataSplit",
+                                            "video_root": "/data/DFEW/Clip/clip_224x224"}},
+    "ferv39k": {"adapter": "ferv39k", "options": {"annotation": "/data/FERV39k/4_setups/All_scenes",
+                                                  "video_root": "/data/FERV39k/2_ClipsforFaceCrop"}},
+    "mafw": {"adapter": "mafw", "options": {"annotation": "/data/MAFW/Train & Test Set",
+                                            "video_root": "/data/MAFW/data/clips", "task": "single"}},
+}
+DFER_CLIP_TRAIN = {
+    "epochs": 50, "accumulation": 1, "precision": "fp32",
+    # Group LRs (visual 1e-5, temporal 1e-2, prompts 1e-3) are dfer_clip.lr_*; optim.lr is not used by them.
+    "optim": {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4, "betas": [0.9, 0.999],
+              "no_decay": False},
+    "scheduler": {"name": "multistep", "milestones": [30, 40], "gamma": 0.1, "warmup_epochs": 0.0, "min_ratio": 0.01},
+}
+#: Table rows of METHODS §1 (headline = "full"); value: (method overrides, datasets).
+DFER_CLIP_ROWS = {
+    "full": ([], ("dfew", "ferv39k", "mafw")),
+    "no_temporal": (["temporal_depth=0"], ("dfew", "ferv39k", "mafw")),
+    "class_name": (["text=class_name"], ("dfew", "ferv39k", "mafw")),
+    "shared_context": (["shared_context=true"], ("dfew", "ferv39k", "mafw")),
+    "temporal_depth2": (["temporal_depth=2"], ("dfew", "ferv39k", "mafw")),
+    # ovfer's bank has one descriptor for anxiety/helplessness/disappointment: MAFW needs --text-bank.
+    "two_descriptions": (["descriptions_per_class=2"], ("dfew", "ferv39k")),
+    "code_augmentation": (["aug=code_per_dataset"], ("dfew", "ferv39k", "mafw")),
+}
+
+
+def write_dfer_clip(dataset: str, row: str, overrides: list[str]) -> None:
+    if row == "code_augmentation":
+        overrides = overrides + [f"aug_dataset={dataset}"]
+    path = HERE / "dfer_clip" / (f"{dataset}.yaml" if row == "full" else f"ablations/{dataset}_{row}.yaml")
+    cfg = {"method": "dfer_clip", "method_overrides": overrides, "backbone": {"arch": "ViT-B-32", "pretrained": "openai"},
+           "data": CLOSED_DATA[dataset], "folds": None, "seeds": [1, 2, 3], "train": DFER_CLIP_TRAIN,
+           "loader": {"batch_size": 48, "eval_batch_size": 48, "drop_last": True}, "selection": "last",
+           "results_dir": f"results/dfer_clip/{dataset}", "work_dir": f"runs/dfer_clip/{dataset}"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"# DFER-CLIP {row} on {dataset} (METHODS §1); folds null = all official folds; the paper's\n"
+                    "# numbers are best-on-test (add selection: best_on_test to compare, labelled as such).\n"
+                    "# Closed-set config: ovfer.protocols.closed_set.run_closed_set(load_yaml(ClosedSetConfig, path)).\n"
+                    + yaml.safe_dump(cfg, sort_keys=False))
+
+
 def main() -> None:
+    for row, (ov, datasets) in DFER_CLIP_ROWS.items():
+        for dataset in datasets:
+            write_dfer_clip(dataset, row, ov)
     for task in ("afew7", "mafw11", "fusion", "compound", "dfew7"):
         for row, (method, ov) in ROWS.items():
             write(HERE / "hesp" / task / f"{row}.yaml", task, method, ov)

@@ -374,3 +374,31 @@ def test_fit_and_evaluate_one_epoch(tiny_backbone_112, synth_source, quick_train
     assert out.epochs == 1 and not torch.equal(before, m.temporal.cls_token)
     res = evaluate(m, test, LoaderConfig(eval_batch_size=16), device="cpu")
     assert res.logits.shape == (len(test), len(names)) and torch.isfinite(torch.from_numpy(res.logits)).all()
+
+
+# -- shipped configs ---------------------------------------------------------------------------------
+
+def test_paper_configs_carry_the_recipe():
+    from pathlib import Path
+
+    from ovfer.config import load_yaml
+    from ovfer.data.labels import canonical_classes
+    from ovfer.protocols.closed_set import ClosedSetConfig
+
+    root = Path(__file__).resolve().parents[2] / "configs" / "dfer_clip"
+    paths = sorted(root.rglob("*.yaml"))
+    assert {"dfew", "ferv39k", "mafw"} <= {p.stem for p in paths}
+    stems = {p.stem for p in (root / "ablations").glob("dfew_*.yaml")}
+    assert {"dfew_no_temporal", "dfew_class_name", "dfew_shared_context", "dfew_temporal_depth2",
+            "dfew_two_descriptions"} <= stems
+    for path in paths:
+        cfg = load_yaml(ClosedSetConfig, path)
+        mcfg = build_config(cfg.method, None, cfg.method_overrides)
+        t = cfg.train
+        assert (t.epochs, t.optim.optimizer, t.optim.momentum, t.optim.weight_decay, t.precision) == \
+            (50, "sgd", 0.9, 1e-4, "fp32"), path
+        assert (t.scheduler.name, t.scheduler.milestones, t.scheduler.gamma) == ("multistep", [30, 40], 0.1), path
+        assert (cfg.loader.batch_size, cfg.loader.drop_last, cfg.seeds) == (48, True, [1, 2, 3]), path
+        if mcfg.descriptions_per_class > 1:  # ovfer's bank must hold enough texts for the dataset
+            bank = load_text_bank("descriptor")
+            assert all(len(bank.texts(c)) >= 2 for c in canonical_classes(cfg.data.adapter)), path
