@@ -295,7 +295,9 @@ def run_zero_shot(cfg: ZeroShotConfig, records: Sequence[VideoRecord] | None = N
     without them folds are loaded from ``cfg.data`` / ``cfg.target``.
     """
     check_zero_shot(cfg.method)
-    data = compound_source(cfg.data) if cfg.mode == "compound" and records is None else cfg.data
+    if cfg.mode == "compound" and records is None:
+        cfg = replace(cfg, data=compound_source(cfg.data))
+    data = cfg.data
     folds = plan_folds(data, cfg.folds)
     targets = []
     if cfg.target is not None:
