@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ovfer.backbones.clip import ClipBackbone
 from ovfer.data.transforms import normalize
 from ovfer.methods.base import ClipMethod, ClipMethodConfig, DataPreset, MethodOutput, Normalization, register_method
 from ovfer.methods.released import ReleasedCheckpointError, load_mapped, read_released, remap_keys
@@ -118,7 +119,7 @@ class DFERCLIP(ClipMethod):
 
     config_cls = DFERCLIPConfig
 
-    def __init__(self, cfg: DFERCLIPConfig, backbone=None) -> None:
+    def __init__(self, cfg: DFERCLIPConfig, backbone: ClipBackbone | None = None) -> None:
         super().__init__(cfg, backbone)
         bb = self.backbone
         bb.freeze("all")
@@ -224,7 +225,7 @@ class DFERCLIP(ClipMethod):
         self.train(was)
         self._text_cache = text
 
-    def train(self, mode: bool = True):
+    def train(self, mode: bool = True) -> "DFERCLIP":
         if mode:
             self._text_cache = None  # contexts will change
         return super().train(mode)
@@ -232,7 +233,7 @@ class DFERCLIP(ClipMethod):
     # -- released checkpoints (METHODS §5) -------------------------------------------------
     @classmethod
     def import_released(cls, path: str | Path, classnames: Sequence[str], cfg: DFERCLIPConfig | None = None,
-                        backbone=None, released_classes: Sequence[str] | None = None,
+                        backbone: ClipBackbone | None = None, released_classes: Sequence[str] | None = None,
                         text_check: Literal["warn", "error", "ignore"] = "warn") -> "DFERCLIP":
         """A method over ``classnames`` with the official weights of one fold file loaded."""
         method = cls(cfg or DFERCLIPConfig(), backbone)
@@ -294,7 +295,8 @@ class DFERCLIP(ClipMethod):
             return
         m, ours = self.cfg.n_ctx, self.prompts.token_embeds.float().cpu()  # (C, L, W)
         bad = []
-        for key, own in (("prompt_learner.token_prefix", ours[:, :1]), ("prompt_learner.token_suffix", ours[:, 1 + m:])):
+        rows = {"prompt_learner.token_prefix": ours[:, :1], "prompt_learner.token_suffix": ours[:, 1 + m:]}
+        for key, own in rows.items():
             if key not in sd:
                 continue
             theirs = sd[key][perm].float()
