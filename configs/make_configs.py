@@ -9,6 +9,11 @@ OpenAI weights, SGD 0.01, 200 epochs, step x0.1 every 30, batch 64, T=8) are the
 DFER-CLIP (METHODS §1) rows are closed-set configs (``ovfer.protocols.closed_set.ClosedSetConfig``)
 that spell out the paper's recipe: SGD momentum 0.9, weight decay 1e-4, MultiStepLR {30, 40} x0.1,
 50 epochs, batch 48 with the last partial batch dropped, fp32, seeds 1-3.
+
+DK-CLIP (METHODS §2) headline rows (ViT-B/16 and ViT-B/32 on DFEW, FERV39k, MAFW) are closed-set
+configs with the paper's recipe: AdamW (0.9, 0.98), wd 1e-3 with the no-decay rule, LR 2e-6 (CLIP
+visual) / 2e-5 (new modules), 5-epoch warm-up + per-iteration cosine to lr/100, 50 epochs, batch 8 x
+accumulation 4, AMP.
 """
 from __future__ import annotations
 
@@ -86,7 +91,39 @@ def write_dfer_clip(dataset: str, row: str, overrides: list[str]) -> None:
                     + yaml.safe_dump(cfg, sort_keys=False))
 
 
+# -- DK-CLIP (METHODS §2): closed-set headline rows ---------------------------------------------------
+DK_CLIP_TRAIN = {
+    "epochs": 50, "accumulation": 4, "precision": "fp16",  # AMP: autocast + GradScaler
+    # Base LR 2e-6 = the inherited CLIP visual weights (group clip_visual); the new modules get
+    # dk_clip.new_lr_mult (10) x it = 2e-5. No weight decay on 1-D tensors, biases, position embeddings.
+    "optim": {"optimizer": "adamw", "lr": 2e-6, "momentum": 0.9, "weight_decay": 1e-3, "betas": [0.9, 0.98],
+              "no_decay": True},
+    # Per iteration: linear warm-up over 5 epochs, cosine to lr/100 over the 50 epochs.
+    "scheduler": {"name": "warmup_cosine", "milestones": [], "gamma": 0.1, "warmup_epochs": 5.0, "min_ratio": 0.01},
+}
+DK_CLIP_BACKBONES = {"b16": "ViT-B-16", "b32": "ViT-B-32"}
+
+
+def write_dk_clip(dataset: str, tag: str) -> None:
+    path = HERE / "dk_clip" / f"{dataset}_{tag}.yaml"
+    cfg = {"method": "dk_clip", "method_overrides": [],
+           "backbone": {"arch": DK_CLIP_BACKBONES[tag], "pretrained": "openai"},
+           "data": CLOSED_DATA[dataset], "folds": None, "seeds": [1], "train": DK_CLIP_TRAIN,
+           # 8 clips per step x accumulation 4 = effective batch 32 (the paper's 8 per GPU x 2 GPUs x 2).
+           "loader": {"batch_size": 8, "eval_batch_size": 32, "drop_last": True}, "selection": "last",
+           "results_dir": f"results/dk_clip/{dataset}_{tag}", "work_dir": f"runs/dk_clip/{dataset}_{tag}"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"# DK-CLIP {DK_CLIP_BACKBONES[tag]} on {dataset} (METHODS §2 headline row); folds null = all\n"
+                    "# official folds, one run per fold. The paper's numbers are best-on-test (add selection:\n"
+                    "# best_on_test to compare, labelled as such). Closed-set config:\n"
+                    "# ovfer.protocols.closed_set.run_closed_set(load_yaml(ClosedSetConfig, path)).\n"
+                    + yaml.safe_dump(cfg, sort_keys=False))
+
+
 def main() -> None:
+    for dataset in ("dfew", "ferv39k", "mafw"):
+        for tag in DK_CLIP_BACKBONES:
+            write_dk_clip(dataset, tag)
     for row, (ov, datasets) in DFER_CLIP_ROWS.items():
         for dataset in datasets:
             write_dfer_clip(dataset, row, ov)
