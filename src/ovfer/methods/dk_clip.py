@@ -252,6 +252,7 @@ class DKCLIP(ClipMethod):
                 flat = bb.encode_text(bb.tokenize([t for ts in texts for t in ts])).split([len(ts) for ts in texts])
             self.text_features = torch.stack([f.mean(dim=0) for f in flat]).detach()  # (C, D), raw: Eq. 8 x⁰ = c
         self._eval_text = None
+        log.debug("dk_clip classes %s with %s prompts (n_ctx=%d)", list(names), bank.name, self.cfg.n_ctx)
 
     def class_text(self) -> Tensor:
         """c (C, D): cached frozen AU-prompt features, or the context prompts encoded this step."""
