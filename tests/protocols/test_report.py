@@ -177,3 +177,95 @@ def test_prompt_location_figure(tmp_path):
     assert _is_png(png) and _is_pdf(pdf)
     with pytest.raises(ValueError, match="H, W, 3"):
         plots.plot_prompt_location(frame[..., 0], (0, 0, 1, 1))
+
+
+# -- the methods x protocols table -------------------------------------------------------------
+
+def _closed(method, fold, uar, war, protocol="closed_set", kind="closed_set", dataset="mafw", **kw):
+    return SplitResult(method=method, dataset=dataset, metrics={"uar": uar, "war": war}, kind=kind,
+                       protocol=protocol, fold=fold, **kw)
+
+
+@pytest.fixture
+def cross_dir(tmp_path):
+    """Hand-written results on MAFW (and one on DFEW); the expected cells are worked out in the test."""
+    root = tmp_path / "cross"
+    rs = [_closed("hesp", 1, 50.0, 55.0), _closed("hesp", 2, 60.0, 65.0),
+          _closed("hesp", 1, 90.0, 90.0, selection="best_on_test"),
+          _closed("clip_zeroshot", 1, 20.0, 25.0),
+          _closed("clip_zeroshot", 1, 20.0, 30.0, "zero_shot", "zero_shot"),
+          _closed("clip_zeroshot", 2, 22.0, 32.0, "zero_shot", "zero_shot"),
+          _closed("clip_arpl", 1, 40.0, 50.0, seed=0), _closed("clip_arpl", 1, 44.0, 50.0, seed=1),
+          _closed("clip_arpl", 2, 46.0, 50.0, seed=0),
+          _closed("emoclip", 1, 25.0, 33.0, "zero_shot_captions", "zero_shot"),
+          _closed("emoclip", 2, 27.0, 35.0, "zero_shot_captions", "zero_shot"),
+          _closed("emoclip", 1, 1.0, 1.0, "loco", "zero_shot"),  # not a column of the table
+          _closed("zzz_custom", 1, 10.0, 10.0),
+          _closed("hesp", 1, 70.0, 75.0, dataset="dfew")]
+    for s in get_task("mafw11").splits():
+        rs.append(SplitResult.from_split(s, "hesp", {"auroc": 70.0 + s.index, "oscr": 40.0}))
+        if s.openness_tag == "O(8:3)" and s.index < 3:
+            rs.append(SplitResult.from_split(s, "clip_arpl", {"auroc": 60.0 + s.index, "oscr": 30.0}))
+    rs.append(SplitResult.from_split(get_task("compound").splits()[0], "hesp", {"auroc": 1.0, "oscr": 1.0}))
+    for r in rs:
+        save_result(r, root)
+    return root
+
+
+def test_cross_table_cells_partial_marks_and_notes(cross_dir):
+    from ovfer.protocols.cross import cross_table
+
+    t = cross_table(load_results(cross_dir), dataset="mafw")
+    assert t.rows == ["HESP", "HESP (best on test)", "Baseline 1", "Baseline 2", "EmoCLIP", "zzz_custom"]
+    assert t.columns == ["closed-set UAR", "closed-set WAR", "zero-shot UAR", "zero-shot WAR", "open-set AUROC",
+                         "open-set OSCR"]
+    expect = {"HESP": [55.0, 60.0, None, None, 72.0, 40.0],
+              "HESP (best on test)": [90.0, 90.0, None, None, None, None],
+              "Baseline 1": [20.0, 25.0, 21.0, 31.0, None, None],
+              "Baseline 2": [44.0, 50.0, None, None, 61.0, 30.0],  # fold 1 = mean of its two seeds
+              "EmoCLIP": [None, None, 26.0, 34.0, None, None],
+              "zzz_custom": [10.0, 10.0, None, None, None, None]}
+    for row, values in expect.items():
+        for col, v in zip(t.columns, values):
+            assert t.value(row, col) == (pytest.approx(v) if v is not None else None), (row, col)
+    cell = t.cells[t.rows.index("Baseline 2")][4]
+    assert (cell.n, cell.expected, cell.partial) == (3, 20, True)
+    assert t.cells[t.rows.index("Baseline 1")][0].partial and not t.cells[t.rows.index("HESP")][0].partial
+    md = to_markdown([t])
+    assert "| Baseline 1 | 20.00 (1/2) | 25.00 (1/2) | 21.00 | 31.00 | – | – |" in md
+    assert "| EmoCLIP | – | – | **26.00** | **34.00** | – | – |" in md
+    notes = "\n".join(t.notes)
+    assert len(t.notes) == 7 and "zero-shot UAR: protocol zero_shot (Baseline 1); protocol zero_shot_captions " \
+                                  "(EmoCLIP) on mafw" in notes
+    assert "open-set AUROC: open-set task mafw11 on mafw" in notes and "closed-set UAR: protocol closed_set" in notes
+    assert "Baseline 1 = clip_zeroshot; Baseline 2 = clip_arpl" in notes
+    rows = list(csv.DictReader(io.StringIO(to_csv([t]))))
+    assert sum(r["metric"] == "note" for r in rows) == 7
+    assert "footnotesize" in to_latex([t])
+    both = cross_table(load_results(cross_dir))  # two datasets: one column group each
+    assert both.columns[:2] == ["dfew: closed-set UAR", "dfew: closed-set WAR"] and len(both.columns) == 12
+    assert both.value("HESP", "dfew: closed-set UAR") == pytest.approx(70.0)
+    assert both.value("Baseline 1", "dfew: closed-set UAR") is None
+    assert cross_table(load_results(cross_dir), task="compound").value("HESP", "open-set AUROC") == 1.0
+
+
+def test_report_cli_writes_the_cross_table(cross_dir, tmp_path, capsys):
+    from ovfer.cli.__main__ import main
+
+    out = tmp_path / "rep"
+    assert main(["report", str(cross_dir), "--out", str(out), "--figures", "none", "--cross"]) == 0
+    for suffix in (".md", ".csv", ".tex"):
+        assert (out / f"cross{suffix}").is_file()
+    md = (out / "cross.md").read_text()
+    assert "### Methods × protocols (dfew)" in md and "### Methods × protocols (mafw)" in md  # one table each
+    assert "| Baseline 2 | 44.00 | 50.00 | – | – | 61.00 (3/20) | 30.00 (3/20) |" in md
+    assert "cross.md" in capsys.readouterr().out
+
+
+def test_seed_and_foldless_result_paths():
+    r = SplitResult(method="m", dataset="afew", metrics={}, kind="closed_set", protocol="closed_set", fold=None)
+    assert r.relpath().as_posix() == "closed_set/afew/m/all.json"
+    r.seed, r.fold = 2, 3
+    assert r.relpath().as_posix() == "closed_set/afew/m/fold_3_seed2.json"
+    r.seed = 0
+    assert r.relpath().as_posix() == "closed_set/afew/m/fold_3.json"

@@ -10,6 +10,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("results", type=Path, help="results directory written by 'ovfer protocol'")
     p.add_argument("--out", type=Path, help="output directory (default: RESULTS/report)")
     p.add_argument("--figures", choices=["first", "all", "none"], default="first")
+    p.add_argument("--cross", action="store_true",
+                   help="also the methods x protocols table (closed-set, zero-shot, open-set per dataset) "
+                        "as cross.md/.csv/.tex")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -18,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.results.is_dir():
         raise FileNotFoundError(f"results directory not found: {args.results}")
     out = args.out or args.results / "report"
-    written = write_report(args.results, out, args.figures)
+    written = write_report(args.results, out, args.figures, cross=args.cross)
     if not written:
         raise ValueError(f"no result files under {args.results}")
     for p in written:

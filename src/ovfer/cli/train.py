@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ovfer.cli._common import add_config_args, load_config
+from ovfer.cli._common import add_config_args, add_text_bank_arg, load_config, text_bank_override
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -11,6 +11,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_config_args(p)
     p.add_argument("--method", help="method name")
     p.add_argument("--output", "-o", help="checkpoint to write (default model.pt)")
+    add_text_bank_arg(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -18,6 +19,9 @@ def run(args: argparse.Namespace) -> int:
 
     extra = [f"method={args.method}"] if args.method else []
     extra += [f"output={args.output}"] if args.output else []
-    path = train_and_export(load_config(TrainJobConfig, args, extra))
+    cfg = load_config(TrainJobConfig, args, extra)
+    if args.text_bank:
+        cfg.method_overrides = list(cfg.method_overrides) + [text_bank_override(cfg.method, args.text_bank)]
+    path = train_and_export(cfg)
     print(f"wrote {path}")
     return 0

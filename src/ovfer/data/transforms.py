@@ -258,6 +258,21 @@ class CenterCrop(ClipTransform):
         return center_crop(clip, self.size)
 
 
+class RandomCrop(ClipTransform):
+    """One uniformly placed size×size window per clip (no resize); the clip must be at least that large."""
+
+    def __init__(self, size: int) -> None:
+        self.size = int(size)
+
+    def __call__(self, clip, rng=None):
+        h, w = clip.shape[-2:]
+        if h < self.size or w < self.size:
+            raise ValueError(f"cannot crop {self.size}x{self.size} from a {h}x{w} clip")
+        r = _rng(rng)
+        top, left = int(r.integers(0, h - self.size + 1)), int(r.integers(0, w - self.size + 1))
+        return clip[..., top:top + self.size, left:left + self.size]
+
+
 class RandomResizedCrop(ClipTransform):
     """One :func:`rrc_box` per clip, resized to ``size`` for every frame."""
 
@@ -434,6 +449,18 @@ def emoclip_train(size: int = 224) -> ClipTransform:
     rotated-in corners are black rather than the mean colour (a negligible difference).
     """
     return Compose([ToFloat(), ResizeShorter(size, "bicubic"), CenterCrop(size), RandomRotation(6.0),
+                    RandomHorizontalFlip(0.5)])
+
+
+@TRANSFORMS.register("emoclip_train_random_crop")
+def emoclip_train_random_crop(size: int = 224) -> ClipTransform:
+    """``emoclip.random_crop``: shorter side S (bicubic) -> a random S×S crop -> rotation -> flip.
+
+    One reading of the paper's "random centre crop" (METHODS §3); on square face crops the
+    random window is the whole frame, so it differs from ``emoclip_train`` only on
+    non-square input.
+    """
+    return Compose([ToFloat(), ResizeShorter(size, "bicubic"), RandomCrop(size), RandomRotation(6.0),
                     RandomHorizontalFlip(0.5)])
 
 

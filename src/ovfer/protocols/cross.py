@@ -78,7 +78,8 @@ def _open_task(results: Sequence[SplitResult], dataset: str, task: str | None) -
 def _folds_text(rs: Sequence[SplitResult]) -> str:
     folds = sorted({r.fold for r in rs if r.fold is not None})
     seeds = sorted({r.seed or 0 for r in rs})
-    text = f"folds {', '.join(map(str, folds))}" if folds else "the official train/test split"
+    text = (f"fold{'s' if len(folds) > 1 else ''} {', '.join(map(str, folds))}" if folds
+            else "the official train/test split")
     return text + (f", seeds {', '.join(map(str, seeds))} (seed means per fold first)" if len(seeds) > 1 else "")
 
 
@@ -87,8 +88,10 @@ def cross_table(results: Sequence[SplitResult], dataset: str | None = None, task
     """Rows = methods (HESP, Baseline 1, Baseline 2, DFER-CLIP, DK-CLIP, EmoCLIP, then others;
     one row per selection rule used), columns = the six protocol metrics of each dataset.
 
-    ``dataset`` restricts the table to one dataset (e.g. "mafw"), ``task`` picks the
-    open-set task when a dataset has several (default: :data:`OPEN_TASKS`, else the first).
+    ``dataset`` restricts the table to one dataset (e.g. "mafw"); without it every dataset
+    gets a column group ("mafw: closed-set UAR", ...). ``task`` picks the open-set task when
+    a dataset has several (default: :data:`OPEN_TASKS`, else the first by name). The
+    table's ``metric`` holds the dataset name(s) (the LaTeX block title).
     """
     zs = tuple(zero_shot_protocols)
     picked = [r for r in results
@@ -126,7 +129,7 @@ def cross_table(results: Sequence[SplitResult], dataset: str | None = None, task
             columns.append(name)
             if part == "closed":
                 grid.append(_fold_cells(closed, rows, metric))
-                src = f"protocol closed_set on {ds}, {_folds_text(closed)}" if closed else "no result"
+                src = f"protocol closed_set on {ds}, {_folds_text(closed)}" if closed else f"no result on {ds}"
             elif part == "zero":
                 cells: dict[Row, Cell] = {}
                 for p in zs:
@@ -135,16 +138,27 @@ def cross_table(results: Sequence[SplitResult], dataset: str | None = None, task
                 used = sorted({(zero_of[row], _row_label(row)) for row in rows if row in zero_of})
                 by_p = {p: [lbl for q, lbl in used if q == p] for p in zs}
                 src = ("; ".join(f"protocol {p} ({', '.join(lbls)})" for p, lbls in by_p.items() if lbls)
-                       + f" on {ds}, {_folds_text(zero)}") if zero else "no result"
+                       + f" on {ds}, {_folds_text(zero)}") if zero else f"no result on {ds}"
             else:
                 grid.append(_open_cells(opened, rows, metric) if opened else {})
                 src = (f"open-set task {otask} on {ds}, mean over opennesses of the per-openness split means"
-                       if opened else "no result")
+                       if opened else f"no result on {ds}")
             notes.append(f"{name}: {src}.")
     cells = [[grid[j].get(row, Cell(None)) for j in range(len(columns))] for row in rows]
     present = [m for m in ("clip_zeroshot", "clip_arpl") if any(row[0] == m for row in rows)]
     if present:
         notes.append("; ".join(f"{DISPLAY_NAMES[m]} = {m}" for m in present)
-                     + ". –: no result. (n/m): mean over n of the m folds/splits of the most complete method.")
+                     + ". –: no result; (n/m): n of the m folds/splits of the most complete method.")
     title = f"Methods × protocols ({', '.join(datasets)})"
-    return Table(title, "cross", columns, [_row_label(r) for r in rows], cells, None, True, notes)
+    return Table(title, " + ".join(datasets), columns, [_row_label(r) for r in rows], cells, None, True, notes)
+
+
+def cross_tables(results: Sequence[SplitResult], zero_shot_protocols: Sequence[str] = ZERO_SHOT_PROTOCOLS
+                 ) -> list[Table]:
+    """One :func:`cross_table` per dataset (what ``ovfer report --cross`` writes): narrow tables
+    whose footnotes each speak of one dataset."""
+    zs = set(zero_shot_protocols)
+    datasets = sorted({r.dataset for r in results
+                       if r.kind == "open_set" or (r.kind == "closed_set" and r.protocol == "closed_set")
+                       or (r.kind == "zero_shot" and r.protocol in zs)})
+    return [cross_table(results, dataset=d, zero_shot_protocols=zero_shot_protocols) for d in datasets]

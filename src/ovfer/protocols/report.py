@@ -301,7 +301,8 @@ def write_report(results_dir: str | Path, out_dir: str | Path, figures: FigureCh
 
     ``figures``: "first" renders the first split of each (task, method, openness) that has a
     scores file, "all" every one, "none" skips plotting. ``cross``: also the methods ×
-    protocols table of :func:`ovfer.protocols.cross.cross_table` as ``cross.md/.csv/.tex``.
+    protocols tables (one per dataset, :func:`ovfer.protocols.cross.cross_tables`) as
+    ``cross.md/.csv/.tex``.
     """
     results = load_results(results_dir)
     out = Path(out_dir)
@@ -322,9 +323,11 @@ def write_report(results_dir: str | Path, out_dir: str | Path, figures: FigureCh
     if results:
         written += _write_tables([summary_table(results)], out / "summary")
     if cross and results:
-        from ovfer.protocols.cross import cross_table
+        from ovfer.protocols.cross import cross_tables
 
-        written += _write_tables([cross_table(results)], out / "cross")
+        tables = cross_tables(results)
+        if tables:
+            written += _write_tables(tables, out / "cross")
     for r in _figure_targets(results, figures):
         try:
             written += _render_figures(r, out)
