@@ -21,7 +21,14 @@ def test_there_are_paper_row_configs():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(p.parents[2])))
 def test_config_is_valid(path):
-    if "task" not in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}):  # closed-set layout
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if "mode" in raw:  # zero-shot layout (EmoCLIP captions, cross-dataset, LOCO, compound)
+        from ovfer.protocols.zero_shot import ZeroShotConfig
+
+        cfg = load_yaml(ZeroShotConfig, path)
+        build_config(cfg.method, None, cfg.method_overrides)
+        return
+    if "task" not in raw:  # closed-set layout
         cfg = load_yaml(ClosedSetConfig, path)
         build_config(cfg.method, None, cfg.method_overrides)
         return
