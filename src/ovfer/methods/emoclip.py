@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from ovfer.losses.infonce import symmetric_infonce
 from ovfer.methods.base import ClipMethod, ClipMethodConfig, DataPreset, MethodOutput, register_method
 from ovfer.methods.released import load_mapped, read_released, remap_keys
+from ovfer.modules.clip_video import frame_features
 from ovfer.modules.temporal import TemporalConfig, TemporalTransformer, convert_vitpytorch_keys
 from ovfer.prompts.banks import TextBank, TextBankError, class_embeddings, load_text_bank
 
@@ -70,7 +71,8 @@ class EmoCLIPConfig(ClipMethodConfig):
     positional embeddings, ln_final and the projection (``emoclip.text_finetune=all``)."""
     fp16_backbone: bool = False
     """Store and run CLIP in fp16 as the official code (``emoclip.fp16_backbone``); default fp32
-    master weights with the engine's AMP (METHODS §0)."""
+    master weights with the engine's AMP (METHODS §0). Train it with ``precision: fp32`` (the
+    official SGD without loss scaling): a GradScaler refuses fp16 gradients."""
     logit_scale_init: float = math.log(100.0)
     """s in S = e^s·cos, learnable, initialised to ln 100, never clamped (METHODS §3 "Logits")."""
     backbone_lr_mult: float = 1e-3
@@ -150,6 +152,7 @@ class EmoCLIP(ClipMethod):
         self.temporal = TemporalTransformer(temporal_config(cfg.temporal, bb.embed_dim), cfg.num_frames)
         self.logit_scale = nn.Parameter(torch.tensor(float(cfg.logit_scale_init)))
         self.lp_head: nn.Sequential | None = None
+        self._lp_classes: tuple[str, ...] = ()
         self._freeze()
         if cfg.fp16_backbone:
             bb.half()
@@ -191,6 +194,11 @@ class EmoCLIP(ClipMethod):
             self.bank.check(self.classnames, allow_compound=True)
             return
         k, d = len(self.classnames), self.backbone.embed_dim
+        if self.lp_head is not None and self._lp_classes != self.classnames:
+            log.warning("emoclip head=lp: classes changed from %s to %s; the LP head has one output per trained "
+                        "class and is %s", list(self._lp_classes), list(self.classnames),
+                        "re-initialised" if self.lp_head[-1].out_features != k else "kept, in the new order")
+        self._lp_classes = self.classnames
         if self.lp_head is None or self.lp_head[-1].out_features != k:
             self.lp_head = nn.Sequential(nn.Linear(d, self.cfg.lp_hidden), nn.ReLU(),
                                          nn.Linear(self.cfg.lp_hidden, k)).to(self.logit_scale.device)
@@ -201,12 +209,13 @@ class EmoCLIP(ClipMethod):
         return self.backbone.clip.visual.conv1.weight.dtype
 
     def frame_embed(self, video: Tensor) -> Tensor:
-        """Pixels (B, T, 3, S, S) in [0, 1] -> CLIP-normalised -> frame embeddings (B, T, D)."""
-        bb = self.backbone
-        x = bb.normalize(video).to(self._clip_dtype)
-        visual_learns = any(p.requires_grad for p in bb.clip.visual.parameters())
+        """Pixels (B, T, 3, S, S) in [0, 1] -> CLIP-normalised -> frame embeddings (B, T, D), fp32.
+
+        A frozen visual tower runs without autograd (memory); an fp16 CLIP gets fp16 pixels.
+        """
+        visual_learns = any(p.requires_grad for p in self.backbone.clip.visual.parameters())
         with torch.set_grad_enabled(torch.is_grad_enabled() and visual_learns):
-            return bb.encode_frames(x).float()  # (B, T, D)
+            return frame_features(self.backbone, video.to(self._clip_dtype)).float()
 
     def video_embed(self, video: Tensor) -> Tensor:
         """z^V (B, D), not normalised: the temporal transformer's class-token output."""
