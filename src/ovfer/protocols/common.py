@@ -68,6 +68,15 @@ def _collate():
     return collate
 
 
+def declared_heads(method) -> tuple[str, ...]:
+    """``Method.heads`` when it is the contract's tuple of names; a method that uses the name for
+    something else (HESP's ``heads()`` function) declares none."""
+    heads = getattr(type(method), "heads", ())
+    if isinstance(heads, (tuple, list)) and all(isinstance(h, str) for h in heads):
+        return tuple(heads)
+    return ()
+
+
 def evaluate(method, records: Sequence[VideoRecord], loader_cfg: LoaderConfig = LoaderConfig(),
              precision: str = "fp32", device: str = "auto", keep_features: bool = True,
              cache=None) -> EvalOutputs:
@@ -84,7 +93,7 @@ def evaluate(method, records: Sequence[VideoRecord], loader_cfg: LoaderConfig = 
     loader = make_loader(ds, loader_cfg.eval_batch_size, train=False, workers=loader_cfg.workers,
                          collate_fn=_collate())
     logits, scores, labels, feats, ids = [], [], [], [], []
-    heads: dict[str, list[torch.Tensor]] = {h: [] for h in getattr(method, "heads", ())}
+    heads: dict[str, list[torch.Tensor]] = {h: [] for h in declared_heads(method)}
     t0 = time.perf_counter()
     with torch.inference_mode(), autocast(prec, dev.type):
         for batch in loader:
