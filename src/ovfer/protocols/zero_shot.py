@@ -219,7 +219,9 @@ class _Runner:
             return source_dataset
         return dataset_label(self.cfg.target, [r for _, recs in self.targets for r in recs])
 
-    def _train_and_test(self, fold: int | None, seed: int, records: list[VideoRecord], where: str, work: Path):
+    def _train_and_test(self, fold: int | None, seed: int, records: list[VideoRecord], where: str, work: Path
+                        ) -> tuple[list[str], dict[str, Any], dict[str, float], dict[str, Any], dict[str, Any]]:
+        """(classes, metrics, timing, scores, extra keys) of a direct/captions/cross/compound run."""
         cfg = self.cfg
         classes = list(cfg.classes) if cfg.classes and cfg.target is None else default_classes(cfg.data, records)
         if cfg.mode == "compound":
