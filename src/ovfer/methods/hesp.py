@@ -189,7 +189,7 @@ class HESP(ClipMethod):
             out["neg_image"] = bb.encode_image(self.neg_images.images)  # no normalisation, no patch (§7.3)
         return out
 
-    def heads(self, fv: Tensor, cf: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    def head_logits(self, fv: Tensor, cf: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """z_KN, and with the negative branch z_NE and the fused z_H (§7.4)."""
         s = self.backbone.logit_scale()
         z = {"kn": s * F.normalize(fv, dim=-1) @ cf["text"].t().to(fv.dtype)}
@@ -203,7 +203,7 @@ class HESP(ClipMethod):
 
     def forward(self, video: Tensor, ids: Sequence[str] | None = None) -> MethodOutput:
         fv = self.video_features(video, ids)
-        z = self.heads(fv, self.class_features())
+        z = self.head_logits(fv, self.class_features())
         logits = z.get("h", z["kn"])
         return MethodOutput(logits=logits, open_score=self.open_score(logits), features=fv,
                             extras={k: v for k, v in z.items()})
@@ -213,7 +213,7 @@ class HESP(ClipMethod):
         y = batch["label"]
         fv = self.video_features(batch["video"], batch.get("id"))
         cf = self.class_features()
-        z = self.heads(fv, cf)
+        z = self.head_logits(fv, cf)
         terms: dict[str, Tensor] = {}
         on = set(self.cfg.losses)
         if "ce" in on:

@@ -69,12 +69,11 @@ def _collate():
 
 
 def declared_heads(method) -> tuple[str, ...]:
-    """``Method.heads`` when it is the contract's tuple of names; a method that uses the name for
-    something else (HESP's ``heads()`` function) declares none."""
+    """The extra head names a method declares (``Method.heads``); must be a tuple of names."""
     heads = getattr(type(method), "heads", ())
-    if isinstance(heads, (tuple, list)) and all(isinstance(h, str) for h in heads):
-        return tuple(heads)
-    return ()
+    if not (isinstance(heads, (tuple, list)) and all(isinstance(h, str) for h in heads)):
+        raise TypeError(f"{type(method).__name__}.heads must be a tuple of head names, got {heads!r}")
+    return tuple(heads)
 
 
 def evaluate(method, records: Sequence[VideoRecord], loader_cfg: LoaderConfig = LoaderConfig(),
