@@ -24,11 +24,11 @@ import shutil
 import tempfile
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 
-from ovfer.fsutil import atomic_write, fsync_dir as _fsync_dir  # noqa: F401 (atomic_write is re-exported)
+from ovfer.fsutil import atomic_write
 
 log = logging.getLogger(__name__)
 

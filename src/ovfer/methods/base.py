@@ -19,7 +19,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Literal, Mapping, Sequence
 
-import torch
 from torch import Tensor, nn
 
 from ovfer.backbones.clip import BackboneConfig, ClipBackbone

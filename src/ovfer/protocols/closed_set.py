@@ -16,13 +16,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
-from ovfer.backbones.clip import BackboneConfig, ClipBackbone
+from ovfer.backbones.clip import ClipBackbone
 from ovfer.config import to_dict
 from ovfer.data.records import VideoRecord
 from ovfer.engine.distributed import is_main
-from ovfer.engine.trainer import TrainConfig
-from ovfer.protocols.common import LoaderConfig, Selection, evaluate, fit
-from ovfer.protocols.data_source import DataSource
+from ovfer.protocols.common import RunConfig, evaluate, fit
 from ovfer.protocols.results import SplitResult, fold_stem, method_dir, save_result
 from ovfer.protocols.runs import (build_method, class_metrics, dataset_label, default_classes, finished,
                                   fold_records, keep_classes, last_epoch_metrics, plan_folds, score_arrays,
@@ -34,29 +32,16 @@ PROTOCOL = "closed_set"
 
 
 @dataclass
-class ClosedSetConfig:
+class ClosedSetConfig(RunConfig):
     """One method on one dataset, over its folds and seeds."""
 
-    method: str = "hesp"
-    method_overrides: list[str] = field(default_factory=list)
-    """Dotted overrides of the method config, e.g. ``["num_frames=16"]``."""
-    backbone: BackboneConfig = field(default_factory=BackboneConfig)
-    data: DataSource = field(default_factory=DataSource)
     folds: list[int] | None = None
     """Folds to run; None = the dataset's official folds (DFEW/MAFW 1-5), one run for a source without folds."""
     seeds: list[int] = field(default_factory=lambda: [0])
     """A multi-seed result is the mean over seeds of the fold means (METHODS §0)."""
     classes: list[str] | None = None
     """Class list in label order; None = the dataset's canonical order (``ovfer.data.labels``)."""
-    train: TrainConfig = field(default_factory=TrainConfig)
-    loader: LoaderConfig = field(default_factory=LoaderConfig)
-    selection: Selection = "last"
-    val_fraction: float = 0.1
-    """Held-out share of training clips for ``best_on_val``."""
-    eval_precision: str = "fp32"
-    results_dir: str = "results"
     work_dir: str = "runs/closed_set"
-    save_scores: bool = True
 
     def __post_init__(self) -> None:
         if not self.seeds:

@@ -11,11 +11,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from ovfer.backbones.clip import BackboneConfig
 from ovfer.data.records import VideoRecord
 from ovfer.engine.amp import autocast, resolve_precision
 from ovfer.engine.distributed import gather_numpy, make_loader
 from ovfer.engine.trainer import Trainer, TrainConfig, move_to_device, resolve_device
-from ovfer.protocols.results import Selection  # noqa: F401 (re-exported for the runners)
+from ovfer.protocols.data_source import DataSource
+from ovfer.protocols.results import Selection
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,27 @@ class LoaderConfig:
     eval_batch_size: int = 64
     workers: int = 0
     drop_last: bool = False
+
+
+@dataclass
+class RunConfig:
+    """What every protocol run names: the method, its backbone, data, training, loading,
+    model selection and where results go. Each protocol's config adds its own fields."""
+
+    method: str = "hesp"
+    method_overrides: list[str] = field(default_factory=list)
+    """Dotted overrides of the method config, e.g. ``["n_ctx=8", "fuse=probs"]``."""
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    data: DataSource = field(default_factory=DataSource)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    loader: LoaderConfig = field(default_factory=LoaderConfig)
+    selection: Selection = "last"
+    val_fraction: float = 0.1
+    """Held-out share of (known) training clips for ``best_on_val``."""
+    eval_precision: str = "fp32"
+    results_dir: str = "results"
+    work_dir: str = "runs/protocol"
+    save_scores: bool = True
 
 
 @dataclass

@@ -10,23 +10,19 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
-import numpy as np
-
-from ovfer.backbones.clip import BackboneConfig, ClipBackbone
+from ovfer.backbones.clip import ClipBackbone
 from ovfer.config import to_dict
 from ovfer.data.records import VideoRecord
 from ovfer.data.splits import OpenSetSplit, apply_split, get_task
 from ovfer.engine.distributed import is_main
 from ovfer.engine.seed import seed_everything
-from ovfer.engine.trainer import TrainConfig
 from ovfer.methods.base import build_config, create_method
 from ovfer.metrics.open_set import open_set_report
-from ovfer.protocols.common import LoaderConfig, Selection, evaluate, fit, stratified_holdout
-from ovfer.protocols.data_source import DataSource
+from ovfer.protocols.common import RunConfig, evaluate, fit, stratified_holdout
 from ovfer.protocols.results import SplitResult, load_results, save_result
 from ovfer.protocols.runs import copy_backbone
 
@@ -34,28 +30,14 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class OpenSetConfig:
+class OpenSetConfig(RunConfig):
     """One method on one task (all or some of its splits)."""
 
-    method: str = "hesp"
-    method_overrides: list[str] = field(default_factory=list)
-    """Dotted overrides of the method config, e.g. ``["n_ctx=8", "fuse=probs"]``."""
-    backbone: BackboneConfig = field(default_factory=BackboneConfig)
     task: str = "synth11"
     openness: list[str] | None = None
     """Openness tags to run (e.g. ``["O(8:3)"]``); None = all."""
     indices: list[int] | None = None
     """Split indices within each openness (0-4); None = all."""
-    data: DataSource = field(default_factory=DataSource)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    loader: LoaderConfig = field(default_factory=LoaderConfig)
-    selection: Selection = "last"
-    val_fraction: float = 0.1
-    """Held-out share of known training clips for ``best_on_val``."""
-    eval_precision: str = "fp32"
-    results_dir: str = "results"
-    work_dir: str = "runs/protocol"
-    save_scores: bool = True
     seed: int = 0
 
 

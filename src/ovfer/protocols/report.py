@@ -20,6 +20,8 @@ from ovfer.protocols.results import Kind, Selection, SplitResult, fold_stem, loa
 log = logging.getLogger(__name__)
 
 FigureChoice = Literal["first", "all", "none"]
+OpenMetric = Literal["auroc", "oscr", "oscr_textbook", "fpr95", "closed_acc"]
+ClosedMetric = Literal["uar", "war", "macro_f1"]
 
 __all__ = [
     "Cell", "Kind", "Selection", "SplitResult", "Table", "closed_table", "load_results", "openset_table",

@@ -28,19 +28,18 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
-from ovfer.backbones.clip import BackboneConfig, ClipBackbone
+from ovfer.backbones.clip import ClipBackbone
 from ovfer.config import to_dict
 from ovfer.data.labels import canonical_classes
 from ovfer.data.records import VideoRecord
 from ovfer.engine.checkpoint import CheckpointError, load_checkpoint
 from ovfer.engine.distributed import is_main
-from ovfer.engine.trainer import TrainConfig
 from ovfer.methods.base import METHODS, Method, build_config, list_methods
 from ovfer.metrics.classification import ovr_auc
-from ovfer.protocols.common import EvalOutputs, LoaderConfig, Selection, evaluate, fit
+from ovfer.protocols.common import EvalOutputs, RunConfig, evaluate, fit
 from ovfer.protocols.data_source import DataSource
 from ovfer.protocols.loco import run_loco_fold
-from ovfer.protocols.results import SplitResult, fold_stem, method_dir, save_result
+from ovfer.protocols.results import Selection, SplitResult, fold_stem, method_dir, save_result
 from ovfer.protocols.runs import (build_method, class_metrics, dataset_label, default_classes, finished,
                                   fold_records, keep_classes, last_epoch_metrics, plan_folds, score_arrays,
                                   selection_plan, split_of, using_classes)
@@ -55,15 +54,14 @@ SUMMARY_METRICS = ("war", "uar", "macro_f1")
 
 
 @dataclass
-class ZeroShotConfig:
-    """One zero-shot-capable method under one zero-shot mode, over folds and seeds."""
+class ZeroShotConfig(RunConfig):
+    """One zero-shot-capable method under one zero-shot mode, over folds and seeds.
+
+    ``data`` is the training data (captions, loco) and the evaluated data (unless ``target``).
+    """
 
     method: str = "clip_zeroshot"
-    method_overrides: list[str] = field(default_factory=list)
-    backbone: BackboneConfig = field(default_factory=BackboneConfig)
     mode: Mode = "direct"
-    data: DataSource = field(default_factory=DataSource)
-    """Training data (captions, loco) and the evaluated data (unless ``target``)."""
     folds: list[int] | None = None
     """Folds of ``data``; None = its official folds (DFEW/MAFW 1-5), one run for a source without folds."""
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -83,14 +81,7 @@ class ZeroShotConfig:
     """``loco``: held-out classes to run; None = all."""
     missing_caption: Literal["error", "skip"] = "error"
     """Caption training: a non-neutral training clip without caption raises, or is skipped and counted."""
-    train: TrainConfig = field(default_factory=TrainConfig)
-    loader: LoaderConfig = field(default_factory=LoaderConfig)
-    selection: Selection = "last"
-    val_fraction: float = 0.1
-    eval_precision: str = "fp32"
-    results_dir: str = "results"
     work_dir: str = "runs/zero_shot"
-    save_scores: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in PROTOCOLS:
