@@ -269,3 +269,11 @@ def test_seed_and_foldless_result_paths():
     assert r.relpath().as_posix() == "closed_set/afew/m/fold_3_seed2.json"
     r.seed = 0
     assert r.relpath().as_posix() == "closed_set/afew/m/fold_3.json"
+
+
+def test_open_set_result_paths_keep_seeds_apart():
+    from ovfer.protocols.results import SplitResult
+
+    base = dict(method="hesp", dataset="mafw", metrics={}, task="mafw11", openness_tag="O(8:3)", split_index=2)
+    assert SplitResult(**base, seed=0).relpath().name == "O(8:3)_2.json"
+    assert SplitResult(**base, seed=3).relpath().name == "O(8:3)_2_seed3.json"

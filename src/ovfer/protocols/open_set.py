@@ -58,7 +58,7 @@ def run_split(cfg: OpenSetConfig, split: OpenSetSplit, records: Sequence[VideoRe
     seed_everything(cfg.seed)  # parameters drawn at construction must not depend on earlier splits
     method = create_method(cfg.method, split.known, mcfg, backbone=bb)
     train_records = list(data.train)
-    work = Path(cfg.work_dir) / split.task / _run_name(cfg) / split.name
+    work = Path(cfg.work_dir) / split.task / _run_name(cfg) / (split.name + (f"_seed{cfg.seed}" if cfg.seed else ""))
     eval_fn, best_key = None, None
     if cfg.selection == "best_on_val" and method.trainable:
         train_records, val_records = stratified_holdout(train_records, cfg.val_fraction, cfg.seed)
@@ -112,11 +112,11 @@ def run_open_set(cfg: OpenSetConfig, records: Sequence[VideoRecord] | None = Non
         raise ValueError(f"task '{cfg.task}' has no split for openness={cfg.openness} indices={cfg.indices}")
     records = list(records) if records is not None else cfg.data.load()
     backbone = backbone if backbone is not None else ClipBackbone(cfg.backbone)
-    done = {(r.task, r.method, r.selection, r.openness_tag, r.split_index): r
+    done = {(r.task, r.method, r.selection, r.openness_tag, r.split_index, r.seed or 0): r
             for r in load_results(cfg.results_dir) if r.kind == "open_set"} if Path(cfg.results_dir).exists() else {}
     out = []
     for split in splits:
-        key = (split.task, cfg.method, cfg.selection, split.openness_tag, split.index)
+        key = (split.task, cfg.method, cfg.selection, split.openness_tag, split.index, cfg.seed)
         if key in done:
             log.info("skip finished split %s/%s (%s)", split.task, split.name, _run_name(cfg))
             out.append(done[key])

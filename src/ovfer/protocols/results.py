@@ -3,7 +3,8 @@
 Result-file schema (one JSON object per file, written by :func:`save_result`)
 -----------------------------------------------------------------------------
 Open-set (``kind = "open_set"``): one file per (task, method, split) at
-``<results_dir>/<task>/<method_dir>/<openness_tag>_<split_index>.json``, e.g.
+``<results_dir>/<task>/<method_dir>/<openness_tag>_<split_index>[_seed<s>].json`` (the suffix only
+for a seed other than 0), e.g.
 ``results/mafw11/hesp/O(8:3)_0.json`` (the ':' of the tag is not allowed in Windows file
 names; POSIX only for now). ``method_dir`` is the method name, with
 ``@best_on_val`` / ``@best_on_test`` appended when that selection rule was used, so runs of
@@ -153,7 +154,8 @@ class SplitResult:
         if self.kind == "open_set":
             if self.task is None or self.openness_tag is None or self.split_index is None:
                 raise ValueError("an open-set result needs task, openness_tag and split_index for its path")
-            return Path(self.task) / self.method_dir / f"{self.openness_tag}_{self.split_index}.json"
+            seed = f"_seed{self.seed}" if self.seed else ""  # seed 0 keeps the pre-seed file name
+            return Path(self.task) / self.method_dir / f"{self.openness_tag}_{self.split_index}{seed}.json"
         if self.protocol is None:
             raise ValueError(f"a {self.kind} result needs a protocol for its path")
         return Path(self.protocol) / self.dataset / self.method_dir / f"{fold_stem(self.fold, self.seed)}.json"
