@@ -6,7 +6,7 @@ Usage (repository root): python benchmarks/diagnostics/hesp_variants.py 0 "defau
 import sys, time, logging
 from ovfer.config import load_yaml
 from ovfer.protocols.open_set import OpenSetConfig, run_open_set
-from ovfer.config import from_dict, override
+from ovfer.config import override
 logging.basicConfig(level=logging.WARNING)
 variants = [v.split(":") for v in sys.argv[2:]]
 idx = [int(i) for i in sys.argv[1].split(",")]

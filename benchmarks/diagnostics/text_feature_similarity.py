@@ -2,7 +2,7 @@
 
 Run from the repository root after `ovfer demo --out runs/demo`: python benchmarks/diagnostics/text_feature_similarity.py
 """
-import torch, torch.nn.functional as F
+import torch
 from ovfer.backbones.clip import ClipBackbone, BackboneConfig
 from ovfer.prompts.banks import load_text_bank
 from ovfer.prompts.text import PromptLearner
