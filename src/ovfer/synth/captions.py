@@ -161,3 +161,39 @@ def chinese_caption(label: Sequence[str]) -> str:
     if len(label) == 1:
         return f"这个人看起来很{CHINESE[label[0]]}。"
     return f"这个人看起来既{CHINESE[label[0]]}又{'、'.join(CHINESE[n] for n in label[1:])}。"
+
+
+#: Neutral-face sentences for SynthFER's text bank (caption-less neutral clips, METHODS §3).
+NEUTRAL_SENTENCES: tuple[str, ...] = (
+    "A face with relaxed brows and a closed mouth.",
+    "The eyes are open and calm.",
+    "The brows rest level and the lips are closed.",
+    "No facial muscle is tense.",
+    "A still, composed face.",
+)
+
+
+def class_description(name: str) -> str:
+    """One description of a class in SynthFER's own caption vocabulary, without emotion words:
+    the first phrasing of each prototype AU, strongest first (pairs merged as in captions)."""
+    from .aus import PROTOTYPES
+
+    if name not in PROTOTYPES:
+        raise ValueError(f"unknown SynthFER class '{name}'; valid: {list(PROTOTYPES)}")
+    aus = dict(PROTOTYPES[name][0])
+    if not aus:
+        return "A face with level brows, open eyes and a closed mouth."
+    for pair in (("AU1", "AU2"), ("AU25", "AU26")):
+        if all(p in aus for p in pair):
+            aus["+".join(pair)] = max(aus.pop(p) for p in pair)
+    keys = sorted(aus, key=lambda k: -aus[k])
+    return "A face with " + _join([AU_PHRASES[k][0] for k in keys]) + "."
+
+
+def text_bank(classes: Sequence[str]) -> dict[str, object]:
+    """SynthFER's text bank in ovfer's ``--text-bank`` format, written beside the annotations
+    (the role the published class descriptions play for MAFW)."""
+    return {"_about": "SynthFER class descriptions from its AU prototypes in its caption vocabulary "
+                      "(no emotion words), and a neutral-caption pool; use with --text-bank.",
+            "descriptions": {c: class_description(c) for c in classes},
+            "neutral_captions": list(NEUTRAL_SENTENCES)}

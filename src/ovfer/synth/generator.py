@@ -272,8 +272,20 @@ def _write_clip(cfg: SynthConfig, task: tuple[int, int, str, tuple[str, ...], st
     return meta
 
 
+def write_text_bank(out: str | Path, classes: Sequence[str]) -> Path:
+    """``<out>/text_bank.json``: the set's class descriptions and neutral pool (``--text-bank``)."""
+    from .captions import text_bank
+
+    path = Path(out) / "text_bank.json"
+    tmp = path.with_name(".text_bank.json.tmp")
+    tmp.write_text(json.dumps(text_bank(classes), indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
 def generate(cfg: SynthConfig, out_dir: str | Path, seed: int | None = None, workers: int | None = None) -> Path:
-    """Write a whole SynthFER set: ``videos/*.mp4``, MAFW/DFEW-style annotations, ``synthfer.json``."""
+    """Write a whole SynthFER set: ``videos/*.mp4``, MAFW/DFEW-style annotations, ``text_bank.json``
+    (class descriptions for EmoCLIP/DFER-CLIP-style methods) and ``synthfer.json``."""
     from .annotations import assign_folds, write_dfew, write_mafw
 
     seed = cfg.seed if seed is None else int(seed)
@@ -299,6 +311,7 @@ def generate(cfg: SynthConfig, out_dir: str | Path, seed: int | None = None, wor
         m["fold"] = f
     write_mafw(out, metas, cfg.folds)
     write_dfew(out, metas, cfg.folds)
+    write_text_bank(out, cfg.classes)
     manifest = {
         "generator": GENERATOR_VERSION, "seed": seed, "config": to_dict(cfg) | {"seed": seed},
         "num_clips": len(metas), "classes": list(cfg.classes), "compound_classes": list(cfg.compound_classes),
