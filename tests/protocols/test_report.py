@@ -277,3 +277,13 @@ def test_open_set_result_paths_keep_seeds_apart():
     base = dict(method="hesp", dataset="mafw", metrics={}, task="mafw11", openness_tag="O(8:3)", split_index=2)
     assert SplitResult(**base, seed=0).relpath().name == "O(8:3)_2.json"
     assert SplitResult(**base, seed=3).relpath().name == "O(8:3)_2_seed3.json"
+
+
+def test_cross_table_at_one_openness(cross_dir):
+    from ovfer.protocols.cross import cross_table
+
+    t = cross_table(load_results(cross_dir), dataset="mafw", openness=["O(8:3)"])
+    cell = t.cells[t.rows.index("Baseline 2")][4]
+    assert cell.value == pytest.approx(61.0) and (cell.n, cell.expected) == (3, 5)
+    assert t.value("HESP", "open-set AUROC") == pytest.approx(72.0)
+    assert any("at O(8:3)" in n for n in t.notes)

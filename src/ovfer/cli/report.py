@@ -13,6 +13,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cross", action="store_true",
                    help="also the methods x protocols table (closed-set, zero-shot, open-set per dataset) "
                         "as cross.md/.csv/.tex")
+    p.add_argument("--openness", action="append", metavar="TAG",
+                   help="with --cross: open-set columns at this openness only, e.g. 'O(6:5)' (repeatable)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.results.is_dir():
         raise FileNotFoundError(f"results directory not found: {args.results}")
     out = args.out or args.results / "report"
-    written = write_report(args.results, out, args.figures, cross=args.cross)
+    written = write_report(args.results, out, args.figures, cross=args.cross, cross_openness=args.openness)
     if not written:
         raise ValueError(f"no result files under {args.results}")
     for p in written:

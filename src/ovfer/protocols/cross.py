@@ -84,14 +84,17 @@ def _folds_text(rs: Sequence[SplitResult]) -> str:
 
 
 def cross_table(results: Sequence[SplitResult], dataset: str | None = None, task: str | None = None,
-                zero_shot_protocols: Sequence[str] = ZERO_SHOT_PROTOCOLS) -> Table:
+                zero_shot_protocols: Sequence[str] = ZERO_SHOT_PROTOCOLS,
+                openness: Sequence[str] | None = None) -> Table:
     """Rows = methods (HESP, Baseline 1, Baseline 2, DFER-CLIP, DK-CLIP, EmoCLIP, then others;
     one row per selection rule used), columns = the six protocol metrics of each dataset.
 
     ``dataset`` restricts the table to one dataset (e.g. "mafw"); without it every dataset
     gets a column group ("mafw: closed-set UAR", ...). ``task`` picks the open-set task when
-    a dataset has several (default: :data:`OPEN_TASKS`, else the first by name). The
-    table's ``metric`` holds the dataset name(s) (the LaTeX block title).
+    a dataset has several (default: :data:`OPEN_TASKS`, else the first by name). ``openness``
+    keeps only those openness tags (e.g. ``["O(6:5)"]``), so methods run at one openness are
+    compared with the others at that openness only. The table's ``metric`` holds the dataset
+    name(s) (the LaTeX block title).
     """
     zs = tuple(zero_shot_protocols)
     picked = [r for r in results
@@ -122,7 +125,8 @@ def cross_table(results: Sequence[SplitResult], dataset: str | None = None, task
                     break
         zero = [r for r in here if r.kind == "zero_shot" and zero_of.get((r.method, r.selection)) == r.protocol]
         otask = _open_task(here, ds, task)
-        opened = [r for r in here if r.kind == "open_set" and r.task == otask]
+        opened = [r for r in here if r.kind == "open_set" and r.task == otask
+                  and (not openness or r.openness_tag in openness)]
         prefix = f"{ds}: " if len(datasets) > 1 else ""
         for title, part, metric in _COLUMNS:
             name = prefix + title
@@ -141,7 +145,8 @@ def cross_table(results: Sequence[SplitResult], dataset: str | None = None, task
                        + f" on {ds}, {_folds_text(zero)}") if zero else f"no result on {ds}"
             else:
                 grid.append(_open_cells(opened, rows, metric) if opened else {})
-                src = (f"open-set task {otask} on {ds}, mean over opennesses of the per-openness split means"
+                which = f"at {', '.join(openness)}" if openness else "mean over opennesses"
+                src = (f"open-set task {otask} on {ds}, {which} of the per-openness split means"
                        if opened else f"no result on {ds}")
             notes.append(f"{name}: {src}.")
     cells = [[grid[j].get(row, Cell(None)) for j in range(len(columns))] for row in rows]
@@ -153,12 +158,13 @@ def cross_table(results: Sequence[SplitResult], dataset: str | None = None, task
     return Table(title, " + ".join(datasets), columns, [_row_label(r) for r in rows], cells, None, True, notes)
 
 
-def cross_tables(results: Sequence[SplitResult], zero_shot_protocols: Sequence[str] = ZERO_SHOT_PROTOCOLS
-                 ) -> list[Table]:
+def cross_tables(results: Sequence[SplitResult], zero_shot_protocols: Sequence[str] = ZERO_SHOT_PROTOCOLS,
+                 openness: Sequence[str] | None = None) -> list[Table]:
     """One :func:`cross_table` per dataset (what ``ovfer report --cross`` writes): narrow tables
     whose footnotes each speak of one dataset."""
     zs = set(zero_shot_protocols)
     datasets = sorted({r.dataset for r in results
                        if r.kind == "open_set" or (r.kind == "closed_set" and r.protocol == "closed_set")
                        or (r.kind == "zero_shot" and r.protocol in zs)})
-    return [cross_table(results, dataset=d, zero_shot_protocols=zero_shot_protocols) for d in datasets]
+    return [cross_table(results, dataset=d, zero_shot_protocols=zero_shot_protocols, openness=openness)
+            for d in datasets]

@@ -298,13 +298,13 @@ def _render_figures(r: SplitResult, out_dir: Path) -> list[Path]:
 
 
 def write_report(results_dir: str | Path, out_dir: str | Path, figures: FigureChoice = "first",
-                 cross: bool = False) -> list[Path]:
+                 cross: bool = False, cross_openness: Sequence[str] | None = None) -> list[Path]:
     """Tables (Markdown, CSV, LaTeX) for every task and protocol, a summary table and figures.
 
     ``figures``: "first" renders the first split of each (task, method, openness) that has a
     scores file, "all" every one, "none" skips plotting. ``cross``: also the methods ×
     protocols tables (one per dataset, :func:`ovfer.protocols.cross.cross_tables`) as
-    ``cross.md/.csv/.tex``.
+    ``cross.md/.csv/.tex``; ``cross_openness`` limits its open-set columns to those tags.
     """
     results = load_results(results_dir)
     out = Path(out_dir)
@@ -327,7 +327,7 @@ def write_report(results_dir: str | Path, out_dir: str | Path, figures: FigureCh
     if cross and results:
         from ovfer.protocols.cross import cross_tables
 
-        tables = cross_tables(results)
+        tables = cross_tables(results, openness=cross_openness)
         if tables:
             written += _write_tables(tables, out / "cross")
     for r in _figure_targets(results, figures):
