@@ -147,3 +147,21 @@ def test_every_annotation_file_reads_back_through_the_adapters(tiny_sets, tiny_c
                                       fold=1, split="train", format=fmt, strict=True)
         assert recs and all(r.label[0] in tiny_cfg.classes[:7] or r.label[0] in tiny_cfg.classes for r in recs)
         assert all(Path(r.video).exists() for r in recs)
+
+
+def test_encoding_does_not_depend_on_the_float_environment(tiny_cfg, tmp_path):
+    """x264's mbtree gave different bytes after torch changed the FP state; write_mp4 must not."""
+    import torch
+
+    from ovfer.synth import write_mp4
+    from ovfer.synth.generator import make_clip, plan_clips
+
+    plan = plan_clips(tiny_cfg, 3)
+    clips = [make_clip(tiny_cfg, 3, i, label, cid).frames for i, (cid, label) in enumerate(plan[:12])]
+    before = [write_mp4(tmp_path / f"a{i}.mp4", f).read_bytes() for i, f in enumerate(clips)]
+    old = torch.set_flush_denormal(True)
+    try:
+        after = [write_mp4(tmp_path / f"b{i}.mp4", f).read_bytes() for i, f in enumerate(clips)]
+    finally:
+        torch.set_flush_denormal(False)
+    assert old and before == after

@@ -32,7 +32,7 @@ from .timeline import sample_timeline
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "synthfer-1.0"
+GENERATOR_VERSION = "synthfer-1.1"  # 1.1: x264 without mbtree (deterministic bitstreams)
 PRESETS = ("default", "hard", "scene")
 _PLAN_STREAM = 10**9  # rng stream of the class order; far from any clip index
 REFERENCE_FACE_WIDTH = 1.3  # face half width (IOD units) that the aligned eye distance refers to

@@ -1,4 +1,9 @@
-"""MP4/H.264 writing and reading with PyAV (single-threaded, so output is deterministic)."""
+"""MP4/H.264 writing and reading with PyAV.
+
+Deterministic output needs one encoder thread and no macroblock-tree rate control: x264's
+mbtree float arithmetic gave different bitstreams for the same frames depending on the
+process's floating-point state (e.g. after ``import torch``), measured on PyAV 18 / FFmpeg 8.1.
+"""
 from __future__ import annotations
 
 import os
@@ -24,7 +29,7 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: float = 10.0, crf: int 
     with av.open(str(tmp), "w", format="mp4") as box:
         stream = box.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
         stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-        stream.options = {"crf": str(crf), "preset": preset}
+        stream.options = {"crf": str(crf), "preset": preset, "x264-params": "mbtree=0"}
         stream.codec_context.thread_count = 1
         for f in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
