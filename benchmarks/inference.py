@@ -36,9 +36,8 @@ def naive(method, videos):
             method._eval_cache = None
             method._loc_cache.clear()
             method.train(False)
-            method.name_features = method.name_features  # bare-name features are part of set-up
             fv = method.video_features(videos[i:i + 1], None)
-            method.heads(fv, method.class_features())
+            method.head_logits(fv, method.class_features())
             feats.append(fv)
     return torch.cat(feats)
 
