@@ -147,3 +147,30 @@ def test_other_input_size_resizes_pos_embed(tmp_path, tiny_backbone):
     with torch.no_grad():
         out = bb.encode_image_with_patches(torch.randn(1, 3, 160, 160))
     assert out["patch_tokens"].shape[1] == 25
+
+
+def test_bf16_inference_uses_a_bf16_copy_that_follows_the_weights():
+    """inference_mode + bf16 autocast: bf16 tower copy (close to fp32), rebuilt when weights change."""
+    torch.manual_seed(0)
+    bb = build_backbone("ovfer-tiny-b32", None).eval()
+    x = torch.rand(3, 3, bb.image_size, bb.image_size)
+    with torch.inference_mode():
+        ref = bb.encode_image(x)
+        assert ref.dtype == torch.float32 and not bb._lowp  # fp32: no copy
+        with torch.autocast("cpu", torch.bfloat16):
+            low = bb.encode_image(x)
+            tokens = bb.encode_image_with_patches(x)["embeds"]
+        first = bb._lowp["module"]
+    assert low.dtype == torch.bfloat16 and next(first.parameters()).dtype == torch.bfloat16
+    assert torch.nn.functional.cosine_similarity(low.float(), ref).min() > 0.99
+    assert torch.nn.functional.cosine_similarity(tokens.float(), ref).min() > 0.99
+    assert all(p.dtype == torch.float32 for p in bb.parameters())  # master weights untouched
+    with torch.no_grad():
+        bb.clip.visual.proj.mul_(-1)  # an in-place update (as an optimizer step) must rebuild the copy
+    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16):
+        flipped = bb.encode_image(x)
+    assert bb._lowp["module"] is not first
+    assert torch.nn.functional.cosine_similarity(flipped.float(), -ref).min() > 0.99
+    with torch.autocast("cpu", torch.bfloat16):  # training-style autocast (grad mode): fp32 weights
+        out = bb.encode_image(x.requires_grad_())
+    assert out.requires_grad

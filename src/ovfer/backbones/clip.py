@@ -9,6 +9,7 @@ OpenAI/OpenCLIP state dicts load unchanged.
 """
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from dataclasses import dataclass
@@ -91,6 +92,7 @@ class ClipBackbone(nn.Module):
         std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
         self.register_buffer("pixel_mean", mean, persistent=False)
         self.register_buffer("pixel_std", std, persistent=False)
+        self._lowp: dict[str, object] = {}  # bf16 copy of the visual tower for inference (not a submodule)
 
     # -- weights ------------------------------------------------------------------------
     def load_weights(self, path) -> None:
@@ -163,7 +165,7 @@ class ClipBackbone(nn.Module):
         ``token_hook(i, x)`` may return extra tokens that are appended before block ``i`` and
         dropped after it (DFER-CLIP/DK-CLIP-style message tokens).
         """
-        v = self.clip.visual
+        v, images = self._visual_for(images)
         x = v._embeds(images)
         for i, blk in enumerate(v.transformer.resblocks):
             extra = token_hook(i, x) if token_hook is not None else None
@@ -176,14 +178,39 @@ class ClipBackbone(nn.Module):
 
     def visual_head(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
         """Tokens (N, 1+P, W) -> (class embedding (N, D), projected patch embeddings (N, P, D))."""
-        v = self.clip.visual
+        v, tokens = self._visual_for(tokens)
         x = v.ln_post(tokens)
         return x[:, 0] @ v.proj, x[:, 1:] @ v.proj
 
     def encode_image(self, images: Tensor, normalize: bool = False) -> Tensor:
         """Images (N, 3, H, W), CLIP-normalised -> embeddings (N, D)."""
-        emb = self.clip.visual(images)
+        v, images = self._visual_for(images)
+        emb = v(images)
         return F.normalize(emb, dim=-1) if normalize else emb
+
+    def _visual_for(self, x: Tensor) -> tuple[nn.Module, Tensor]:
+        """The visual tower to run on ``x``, and ``x`` in its dtype.
+
+        Under ``torch.inference_mode`` with bf16 autocast on, a bf16 copy of the tower runs (autocast
+        stays on, so token hooks with fp32 weights still work). Autocast alone re-casts frozen weights
+        (no grad, so not in its cast cache) at every call; on a 2-core CPU that cancelled the bf16
+        speed-up (benchmarks/RESULTS.md). The copy is
+        made once and rebuilt when the fp32 weights change (device, storage or in-place version).
+        Training and fp32 always use the fp32 weights.
+        """
+        v = self.clip.visual
+        dev = x.device.type
+        if not (torch.is_inference_mode_enabled() and torch.is_autocast_enabled(dev)
+                and torch.get_autocast_dtype(dev) == torch.bfloat16):
+            return v, x
+        params = list(v.parameters())
+        key = (str(params[0].device), tuple((p.data_ptr(), p._version) for p in params))
+        if self._lowp.get("key") != key:
+            self._lowp.clear()
+            with torch.inference_mode(False), torch.no_grad():
+                shadow = copy.deepcopy(v).to(torch.bfloat16).requires_grad_(False).eval()
+            self._lowp.update(key=key, module=shadow)
+        return self._lowp["module"], x.to(torch.bfloat16)
 
     def encode_image_with_patches(self, images: Tensor, token_hook: TokenHook | None = None
                                   ) -> dict[str, Tensor]:
