@@ -88,6 +88,11 @@ def test_cli_predict_json_and_exit_codes(checkpoint):
     bad = subprocess.run(cmd + [str(MEDIA / "no_face.mp4")], capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0
     assert "no face" in bad.stdout and "Traceback" not in bad.stderr
+    low = subprocess.run(cmd + ["--precision", "bf16", str(MEDIA / "single_face.mp4")], capture_output=True,
+                         text=True, timeout=300)
+    assert low.returncode == 0, low.stderr
+    low_out = json.loads(low.stdout.strip().splitlines()[-1])
+    assert abs(low_out["score"] - out["score"]) <= 0.02 * max(1.0, abs(out["score"]))
 
 
 def test_cli_predict_annotated_video(checkpoint, tmp_path):

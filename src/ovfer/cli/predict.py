@@ -16,12 +16,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--aligned", action="store_true", help="inputs are already aligned face clips: skip detection")
     p.add_argument("--json", action="store_true", help="print one JSON object per video")
     p.add_argument("--annotate", type=Path, help="folder for annotated output videos (face box, label, prompt window)")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="bf16: bf16 image tower (fast on AVX512-bf16/AMX CPUs and GPUs); the threshold was "
+                        "calibrated in the training precision, so scores within ~0.1%% of it may flip")
 
 
 def run(args: argparse.Namespace) -> int:
     from ovfer.api import NoFaceError, load
 
-    rec = load(args.method, args.checkpoint, backbone_weights=args.backbone_weights)
+    rec = load(args.method, args.checkpoint, backbone_weights=args.backbone_weights, precision=args.precision)
     failures = 0
     for video in args.videos:
         try:
