@@ -194,9 +194,8 @@ class ClipBackbone(nn.Module):
         Under ``torch.inference_mode`` with bf16 autocast on, a bf16 copy of the tower runs (autocast
         stays on, so token hooks with fp32 weights still work). Autocast alone re-casts frozen weights
         (no grad, so not in its cast cache) at every call; on a 2-core CPU that cancelled the bf16
-        speed-up (benchmarks/RESULTS.md). The copy is
-        made once and rebuilt when the fp32 weights change (device, storage or in-place version).
-        Training and fp32 always use the fp32 weights.
+        speed-up (benchmarks/RESULTS.md). The copy is made once and rebuilt when the fp32 weights
+        change (device, storage or in-place version). Training and fp32 use the fp32 weights.
         """
         v = self.clip.visual
         dev = x.device.type
