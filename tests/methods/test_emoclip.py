@@ -181,6 +181,18 @@ def test_logits_are_unclamped_scaled_cosines(tiny_backbone_112):
     assert torch.allclose(zt.norm(dim=1), torch.ones(4))
 
 
+def test_frame_mean_start_begins_as_the_mean_of_frame_embeddings(tiny_backbone_112):
+    """``temporal_start=frame_mean``: untrained z^V is the mean of the CLIP frame embeddings, so the
+    logits are CLIP zero-shot against the descriptions; the default paper init is not."""
+    video = batch(2)["video"]
+    for start, same in (("frame_mean", True), ("random", False)):
+        m = make(tiny_backbone_112, temporal_start=start).eval()
+        with torch.no_grad():
+            zv, frames = m.video_embed(video), m.frame_embed(video)
+        assert torch.allclose(zv, frames.mean(1), atol=1e-5) is same
+    assert set(m.temporal.state_dict()) == set(make(tiny_backbone_112, temporal_start="frame_mean").temporal.state_dict())
+
+
 def _soft_ce(rows, targets):
     """Hand formula: mean over rows of -sum_j t_j log softmax(row)_j."""
     total = 0.0

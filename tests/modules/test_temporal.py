@@ -51,6 +51,32 @@ def test_depth_zero_is_the_frame_mean_and_mean_output_with_outer_residual():
     torch.testing.assert_close(net(frames), (inner + frames).mean(1))  # Block(s + e) + s
 
 
+def test_frame_mean_start_returns_the_frame_mean_untrained_and_adds_block_updates_after():
+    torch.manual_seed(2)
+    frames = torch.randn(3, 5, 16)
+    for output, cls in (("cls", True), ("mean", False)):
+        cfg = TemporalConfig(dim=16, depth=2, heads=2, dim_head=4, mlp_dim=24, start="frame_mean",
+                             output=output, cls_token=cls)
+        net = TemporalTransformer(cfg, num_frames=5)
+        torch.testing.assert_close(net(frames), frames.mean(1))  # untrained: CLIP's frame mean exactly
+        for blk in net.blocks:  # perturb the zero-initialised projections: now updates are added
+            blk.attn.to_out.weight.data.normal_()
+            blk.mlp.fc2.weight.data.normal_()
+        x = frames if not cls else torch.cat([net.cls_token.expand(3, -1, -1), frames], 1)
+        h0 = x + net.pos_embedding
+        h = net.blocks[1](net.blocks[0](h0))
+        upd = (h - h0)[:, 0] if cls else (h - h0).mean(1)
+        torch.testing.assert_close(net(frames), frames.mean(1) + upd)
+    # gradient reaches the zero-initialised output projections on the first step
+    net = TemporalTransformer(TemporalConfig(dim=16, heads=2, dim_head=4, mlp_dim=24, start="frame_mean"), 5)
+    net(frames).pow(2).sum().backward()
+    assert float(net.blocks[0].mlp.fc2.weight.grad.abs().sum()) > 0
+    with pytest.raises(ValueError, match="start"):
+        TemporalConfig(start="identity")
+    with pytest.raises(ValueError, match="outer_residual"):
+        TemporalConfig(start="frame_mean", outer_residual=True, cls_token=False, output="mean")
+
+
 def test_too_many_frames_for_the_position_table_is_a_clear_error():
     net = TemporalTransformer(TemporalConfig(dim=8, heads=2, dim_head=4, mlp_dim=8, pos_len=3), 2)
     with pytest.raises(ValueError, match="position table"):

@@ -83,6 +83,9 @@ class DFERCLIPConfig(ClipMethodConfig):
     """Which dataset's official augmentation when aug=code_per_dataset (DFEW / FERV39k / MAFW)."""
     lr_visual: float = 1e-5
     """LR of the CLIP visual tower (§1 "Recipe")."""
+    temporal_start: Literal["random", "frame_mean"] = "random"
+    """``random``: the paper's g. ``frame_mean`` (ovfer option, ``dfer_clip.temporal_start``): g starts as
+    the frame mean and learns residual updates on it (``TemporalConfig.start``)."""
     lr_temporal: float = 1e-2
     """LR of the temporal transformer g."""
     lr_prompt: float = 1e-3
@@ -124,7 +127,8 @@ class DFERCLIP(ClipMethod):
         bb = self.backbone
         bb.freeze("all")
         bb.freeze(VISUAL_GROUPS, frozen=False)  # text side and logit scale stay frozen
-        tcfg = TemporalConfig(dim=bb.embed_dim, depth=cfg.temporal_depth)  # g's shape by default (§1 step 3)
+        # g's shape by default (§1 step 3)
+        tcfg = TemporalConfig(dim=bb.embed_dim, depth=cfg.temporal_depth, start=cfg.temporal_start)
         self.temporal = TemporalTransformer(tcfg, cfg.num_frames).to(bb.pixel_mean.device)
         self.bank: TextBank | None = load_text_bank("descriptor", cfg.text_bank) if cfg.text == "descriptor" else None
         self.prompts: PromptLearner | None = None

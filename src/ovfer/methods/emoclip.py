@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 _CHOICES = {
     "temporal": ("code", "intended"),
+    "temporal_start": ("random", "frame_mean"),
     "text_source": ("caption", "class_description"),
     "compound": ("average", "concat"),
     "text_finetune": ("blocks", "all"),
@@ -53,6 +54,11 @@ class EmoCLIPConfig(ClipMethodConfig):
     temporal: Literal["code", "intended"] = "code"
     """Temporal transformer sizes: ``code`` = the release, 8 heads × 2048, MLP 512 (needed for the
     released weights); ``intended`` = 8 heads × 64, MLP 2048 (METHODS §3 table, "temporal sizes")."""
+    temporal_start: Literal["random", "frame_mean"] = "random"
+    """``random``: the paper's randomly initialised temporal transformer. ``frame_mean`` (ovfer
+    option, ``emoclip.temporal_start``): it starts as the mean of the frame embeddings and learns
+    residual updates on it, so caption training begins from CLIP's zero-shot video feature
+    (``TemporalConfig.start``); same weights layout, so released files still load."""
     text_source: Literal["caption", "class_description"] = "caption"
     """Training text: the clip's caption (headline, zero-shot) or its class description
     (supervised and LOCO protocols), METHODS §3 "Loss" / "Protocols"."""
@@ -121,12 +127,13 @@ class EmoCLIPConfig(ClipMethodConfig):
         return self.finetune_backbone if self.finetune_backbone is not None else self.text_source == "caption"
 
 
-def temporal_config(kind: str, dim: int) -> TemporalConfig:
+def temporal_config(kind: str, dim: int, start: str = "random") -> TemporalConfig:
     """E_V's temporal head (METHODS §3 step 2-3): 2 pre-LN blocks, class token, 1024 positions
     N(0, 1), tanh-GELU; ``code`` sizes 8×2048 / MLP 512, ``intended`` 8×64 / MLP 2048."""
     heads, dim_head, mlp = (8, 2048, 512) if kind == "code" else (8, 64, 2048)
     return TemporalConfig(dim=dim, depth=2, heads=heads, dim_head=dim_head, mlp_dim=mlp, act="gelu_tanh",
-                          qkv_bias=False, cls_token=True, pos_len=1024, init="normal", output="cls")
+                          qkv_bias=False, cls_token=True, pos_len=1024, init="normal", output="cls",
+                          start=start)
 
 
 @register_method("emoclip")
@@ -149,7 +156,8 @@ class EmoCLIP(ClipMethod):
         if cfg.head == "text" and cfg.text_source == "caption" and len(set(self.bank.neutral_captions)) < 2:
             raise TextBankError(f"caption training needs at least 2 distinct neutral_captions in the text bank "
                                 f"({cfg.text_bank or 'ovfer description bank'}) for caption-less neutral clips")
-        self.temporal = TemporalTransformer(temporal_config(cfg.temporal, bb.embed_dim), cfg.num_frames)
+        self.temporal = TemporalTransformer(temporal_config(cfg.temporal, bb.embed_dim, cfg.temporal_start),
+                                            cfg.num_frames)
         self.logit_scale = nn.Parameter(torch.tensor(float(cfg.logit_scale_init)))
         self.lp_head: nn.Sequential | None = None
         self._lp_classes: tuple[str, ...] = ()

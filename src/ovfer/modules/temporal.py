@@ -122,10 +122,20 @@ class TemporalConfig:
     output: Literal["cls", "mean"] = "cls"
     outer_residual: bool = False
     """DK-CLIP code: v = mean_n(Block(s + e) + s) instead of mean_n(Block(s + e))."""
+    start: Literal["random", "frame_mean"] = "random"
+    """``random``: the papers' net. ``frame_mean`` (ovfer option): the output is the frame mean plus
+    the blocks' summed residual updates on the class token (or the tokens' mean), with every
+    block's output projection zero-initialised, so an untrained net returns the mean of the frame
+    embeddings — CLIP's own zero-shot video feature — and training starts from it instead of
+    from a random vector. Same parameters and key layout as ``random``."""
 
     def __post_init__(self) -> None:
         if self.output == "cls" and not self.cls_token:
             raise ValueError("output='cls' needs cls_token=True")
+        if self.start not in ("random", "frame_mean"):
+            raise ValueError(f"temporal start must be 'random' or 'frame_mean', got {self.start!r}")
+        if self.start == "frame_mean" and self.outer_residual:
+            raise ValueError("start='frame_mean' already adds the frames back; it excludes outer_residual")
         if min(self.dim, self.heads, self.dim_head, self.mlp_dim) < 1 or self.depth < 0:
             raise ValueError(f"bad temporal transformer sizes: {self}")
 
@@ -151,6 +161,11 @@ class TemporalTransformer(nn.Module):
                                     for _ in range(cfg.depth))
         if cfg.init == "trunc_normal":
             self._trunc_normal_init()
+        if cfg.start == "frame_mean":
+            for blk in self.blocks:
+                for lin in (blk.attn.to_out, blk.mlp.fc2):
+                    nn.init.zeros_(lin.weight)
+                    nn.init.zeros_(lin.bias)
 
     def _trunc_normal_init(self) -> None:
         nn.init.trunc_normal_(self.pos_embedding, std=0.02)
@@ -173,9 +188,12 @@ class TemporalTransformer(nn.Module):
             x = torch.cat([self.cls_token.expand(b, -1, -1).to(x.dtype), x], dim=1)
         if x.shape[1] > self.pos_embedding.shape[1]:
             raise ValueError(f"{t} frames do not fit a position table of {self.pos_embedding.shape[1]} rows")
-        h = x + self.pos_embedding[:, : x.shape[1]].to(x.dtype)
+        h = h0 = x + self.pos_embedding[:, : x.shape[1]].to(x.dtype)
         for blk in self.blocks:
             h = blk(h)
+        if self.cfg.start == "frame_mean":  # residual updates only, read on top of the frame mean
+            upd = h - h0
+            return frames.mean(dim=1) + (upd[:, 0] if self.cfg.output == "cls" else upd.mean(dim=1))
         if self.cfg.outer_residual:
             h = h + x
         return h[:, 0] if self.cfg.output == "cls" else h.mean(dim=1)
