@@ -356,6 +356,8 @@ def test_released_wrong_classes_and_texts(tiny_backbone, tmp_path, caplog):
         make(tiny_backbone, BASIC7, num_frames=4).load_released(other, text_check="error")
     with pytest.raises(ReleasedCheckpointError, match="shared_context=True"):
         make(tiny_backbone, BASIC7, num_frames=4, shared_context=True).load_released(path)
+    with pytest.raises(ReleasedCheckpointError, match="temporal_start=random"):
+        make(tiny_backbone, BASIC7, num_frames=4, temporal_start="frame_mean").load_released(path)
 
 
 # -- end to end ------------------------------------------------------------------------------------

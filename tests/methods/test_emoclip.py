@@ -361,6 +361,9 @@ def test_released_checkpoint_round_trip(tiny_backbone, tmp_path):
         a, b = src(video), dst(video)
     assert torch.allclose(a.logits, b.logits, atol=1e-6) and torch.allclose(a.features, b.features, atol=1e-6)
     assert dst.logit_scale.item() == pytest.approx(3.0)
+    fm = make(tiny_backbone, temporal="code", num_frames=2, temporal_start="frame_mean")
+    with pytest.raises(ReleasedCheckpointError, match="temporal_start=random"):
+        fm.load_released(path)  # same shapes, other function: refused, not loaded silently
 
 
 def test_released_checkpoint_shape_and_key_errors(tiny_backbone, tmp_path):
@@ -402,3 +405,6 @@ def test_caption_training_then_linear_probe_end_to_end(tiny_backbone_112, synth_
     fit(lp, train, quick_train(1), loader, tmp_path / "lp")
     assert torch.equal(lp.temporal.pos_embedding, before)  # E_V stays frozen
     assert evaluate(lp, test, loader, device="cpu").logits.shape == (len(test), len(classes))
+    with pytest.raises(ReleasedCheckpointError, match="temporal_start='random'"):  # probe must match the run
+        make(tiny_backbone_112, names=classes, head="lp", encoder_checkpoint=str(done.checkpoint),
+             temporal_start="frame_mean")

@@ -27,7 +27,8 @@ from torch import Tensor
 from ovfer.backbones.clip import ClipBackbone
 from ovfer.data.transforms import normalize
 from ovfer.methods.base import ClipMethod, ClipMethodConfig, DataPreset, MethodOutput, Normalization, register_method
-from ovfer.methods.released import ReleasedCheckpointError, load_mapped, read_released, remap_keys
+from ovfer.methods.released import (ReleasedCheckpointError, load_mapped, read_released, remap_keys,
+                                    require_paper_temporal)
 from ovfer.modules.temporal import TemporalConfig, TemporalTransformer, convert_vitpytorch_keys
 from ovfer.prompts.banks import TextBank, display_name, load_text_bank
 from ovfer.prompts.text import ContextPosition, PromptLearner
@@ -257,6 +258,7 @@ class DFERCLIP(ClipMethod):
         ``text_bank``) and is warned about, raised or ignored per ``text_check``. The frozen
         text encoder and the duplicate ``clip_model_`` copy are dropped.
         """
+        require_paper_temporal(self.cfg.temporal_start, "dfer_clip")
         sd = read_released(path)
         order = self._released_order(sd, released_classes)
         perm = torch.tensor([order.index(n) for n in self.classnames])

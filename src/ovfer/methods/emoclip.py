@@ -26,7 +26,8 @@ from torch import Tensor, nn
 
 from ovfer.losses.infonce import symmetric_infonce
 from ovfer.methods.base import ClipMethod, ClipMethodConfig, DataPreset, MethodOutput, register_method
-from ovfer.methods.released import load_mapped, read_released, remap_keys
+from ovfer.methods.released import (ReleasedCheckpointError, checkpoint_method_config, load_mapped, read_released,
+                                    remap_keys, require_paper_temporal)
 from ovfer.modules.clip_video import frame_features
 from ovfer.modules.temporal import TemporalConfig, TemporalTransformer, convert_vitpytorch_keys
 from ovfer.prompts.banks import TextBank, TextBankError, class_embeddings, load_text_bank
@@ -343,6 +344,7 @@ class EmoCLIP(ClipMethod):
         OpenAI CLIP, fp16, cast to this model's dtype), ``module.temporal.*`` (vit-pytorch
         layout) and ``module.logit_scale``. The file must match this model's shapes (the
         release needs ``temporal="code"``, ViT-B/32)."""
+        require_paper_temporal(self.cfg.temporal_start, "emoclip")
         load_mapped(self, released_to_ovfer(read_released(path)), required=("backbone.clip.", "temporal.",
                                                                              "logit_scale"))
         self._class_cache = None
@@ -364,6 +366,10 @@ class EmoCLIP(ClipMethod):
         if any(k.startswith("temporal.temporal_transformer.") for k in sd):
             self.load_released(path)
         else:
+            start = checkpoint_method_config(path).get("temporal_start", "random")
+            if start != self.cfg.temporal_start:
+                raise ReleasedCheckpointError(f"{path}: its temporal transformer was trained with temporal_start="
+                                              f"{start!r}; set emoclip.temporal_start={start} to probe it")
             enc = {k: v for k, v in sd.items() if k.startswith(("backbone.", "temporal.", "logit_scale"))}
             load_mapped(self, enc, required=("temporal.",))
         log.info("EmoCLIP encoder loaded from %s", path)
