@@ -26,8 +26,9 @@ from torch import Tensor, nn
 
 from ovfer.losses.infonce import symmetric_infonce
 from ovfer.methods.base import ClipMethod, ClipMethodConfig, DataPreset, MethodOutput, register_method
-from ovfer.methods.released import (ReleasedCheckpointError, checkpoint_method_config, load_mapped, read_released,
-                                    remap_keys, require_paper_temporal)
+from ovfer.engine.checkpoint import load_checkpoint
+from ovfer.methods.released import (ReleasedCheckpointError, load_mapped, read_released, remap_keys,
+                                    require_paper_temporal)
 from ovfer.modules.clip_video import frame_features
 from ovfer.modules.temporal import TemporalConfig, TemporalTransformer, convert_vitpytorch_keys
 from ovfer.prompts.banks import TextBank, TextBankError, class_embeddings, load_text_bank
@@ -59,7 +60,8 @@ class EmoCLIPConfig(ClipMethodConfig):
     """``random``: the paper's randomly initialised temporal transformer. ``frame_mean`` (ovfer
     option, ``emoclip.temporal_start``): it starts as the mean of the frame embeddings and learns
     residual updates on it, so caption training begins from CLIP's zero-shot video feature
-    (``TemporalConfig.start``); same weights layout, so released files still load."""
+    (``TemporalConfig.start``). Same weights layout, but released weights (trained as the paper's
+    net) are refused under it."""
     text_source: Literal["caption", "class_description"] = "caption"
     """Training text: the clip's caption (headline, zero-shot) or its class description
     (supervised and LOCO protocols), METHODS §3 "Loss" / "Protocols"."""
@@ -366,11 +368,12 @@ class EmoCLIP(ClipMethod):
         if any(k.startswith("temporal.temporal_transformer.") for k in sd):
             self.load_released(path)
         else:
-            start = checkpoint_method_config(path).get("temporal_start", "random")
+            state = load_checkpoint(path)  # an ovfer checkpoint: its config says how E_V was built
+            start = ((state.get("config") or {}).get("method") or {}).get("temporal_start", "random")
             if start != self.cfg.temporal_start:
                 raise ReleasedCheckpointError(f"{path}: its temporal transformer was trained with temporal_start="
                                               f"{start!r}; set emoclip.temporal_start={start} to probe it")
-            enc = {k: v for k, v in sd.items() if k.startswith(("backbone.", "temporal.", "logit_scale"))}
+            enc = {k: v for k, v in state["model"].items() if k.startswith(("backbone.", "temporal.", "logit_scale"))}
             load_mapped(self, enc, required=("temporal.",))
         log.info("EmoCLIP encoder loaded from %s", path)
 

@@ -7,10 +7,9 @@ missing, unexpected or mis-shaped key reported — never a silent partial load.
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -59,15 +58,6 @@ def remap_keys(sd: Mapping[str, Tensor], rules: Sequence[tuple[str, str]], drop:
         raise ReleasedCheckpointError(f"unexpected keys in the released checkpoint: {unknown[:8]}"
                                       + (" ..." if len(unknown) > 8 else ""))
     return out
-
-
-def checkpoint_method_config(path: str | Path) -> dict[str, Any]:
-    """The method config stored in an ovfer checkpoint (``{}`` for other files)."""
-    obj = torch.load(Path(path), map_location="cpu", weights_only=True, mmap=True)
-    cfg = obj.get("config") if isinstance(obj, Mapping) else None
-    if isinstance(cfg, str):
-        cfg = json.loads(cfg)
-    return dict(cfg.get("method", {})) if isinstance(cfg, Mapping) else {}
 
 
 def require_paper_temporal(start: str, method: str) -> None:
