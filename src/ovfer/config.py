@@ -126,6 +126,33 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return conv(cfg)
 
 
+def config_diff(old: Mapping[str, Any], new: Mapping[str, Any], ignore: Sequence[str] = ()) -> dict[str, tuple[Any, Any]]:
+    """Dotted keys whose values differ between two config dicts, as ``{key: (old, new)}``.
+
+    Keys present on one side only are not compared, so a file written before an option
+    existed still matches a config that leaves the option at its default. ``ignore`` holds
+    dotted keys (or prefixes) that do not change what a run computes (paths, progress bars).
+    """
+    out: dict[str, tuple[Any, Any]] = {}
+
+    def norm(v: Any) -> Any:
+        return [norm(x) for x in v] if isinstance(v, (list, tuple)) else v
+
+    def walk(a: Mapping[str, Any], b: Mapping[str, Any], prefix: str) -> None:
+        for k in a.keys() & b.keys():
+            key = f"{prefix}{k}"
+            if any(key == i or key.startswith(i + ".") for i in ignore):
+                continue
+            x, y = a[k], b[k]
+            if isinstance(x, Mapping) and isinstance(y, Mapping):
+                walk(x, y, key + ".")
+            elif norm(x) != norm(y):
+                out[key] = (x, y)
+
+    walk(old, new, "")
+    return dict(sorted(out.items()))
+
+
 def override(cfg: C, assignments: Sequence[str]) -> C:
     """Return a copy of ``cfg`` with ``a.b=value`` assignments applied (values parsed as YAML)."""
     data = to_dict(cfg)

@@ -84,6 +84,18 @@ def test_resume_refuses_other_classes(tmp_path: Path) -> None:
         trainer.fit()
 
 
+def test_resume_refuses_other_method_config(tmp_path: Path) -> None:
+    # same shapes, other function (dropout): continuing would train a mix of two models
+    _run(tmp_path, "make_loader", epochs=1)
+    torch.manual_seed(1234)
+    method = ToyMethod(ToyConfig(dropout=0.5))
+    trainer = Trainer(method, _loader("make_loader"), _cfg(epochs=2), tmp_path)
+    with pytest.raises(CheckpointError, match=r"another method config \(dropout: 0\.3 -> 0\.5\)"):
+        trainer.fit()
+    resumed, result = _run(tmp_path, "make_loader", epochs=2)  # the same config still resumes
+    assert result.resumed_from == tmp_path / "last.pt"
+
+
 def test_nan_stop_names_step_and_batch_ids(tmp_path: Path) -> None:
     method = NaNMethod(bad_call=7)  # 6 batches per epoch: epoch 2, iteration 1
     loader = DataLoader(ToyDataset(n=24), batch_size=4, shuffle=False)

@@ -18,6 +18,7 @@ from ovfer.metrics import closed_set_report
 from ovfer.protocols import closed_set
 from ovfer.protocols.closed_set import ClosedSetConfig, run_closed_set
 from ovfer.protocols.common import LoaderConfig
+from ovfer.protocols.cross import cross_table
 from ovfer.protocols.report import closed_table
 from ovfer.protocols.runs import plan_folds
 from ovfer.protocols.data_source import DataSource
@@ -165,3 +166,27 @@ def test_every_head_is_scored(tmp_path, make_cfg, tiny_backbone_112):
     scores = res.load_scores()
     assert np.allclose(scores["pred_local"], -scores["pred"])
     assert heads["local"] == closed_set_report(scores["pred_local"], scores["labels"], 11)
+
+
+def test_a_variant_gets_its_own_files_and_a_changed_config_is_refused(tmp_path, make_cfg, tiny_backbone_112):
+    [plain] = run_closed_set(make_cfg(tmp_path, method="clip_zeroshot"), backbone=tiny_backbone_112)
+    plain_file = plain.path.read_text()
+    # another method option into the same folder: reusing the plain file would report its numbers
+    other = make_cfg(tmp_path, method="clip_zeroshot")
+    other = replace(other, method_overrides=["num_frames=3"])
+    with pytest.raises(ValueError, match=r"another config \(method_overrides: \['num_frames=2'\] -> "
+                                         r"\['num_frames=3'\]\).*variant"):
+        run_closed_set(other, backbone=tiny_backbone_112)
+    # where files go and how progress shows do not count
+    same = replace(make_cfg(tmp_path, method="clip_zeroshot"), work_dir=str(tmp_path / "elsewhere"))
+    assert run_closed_set(same, backbone=tiny_backbone_112)[0].metrics == plain.metrics
+    [var] = run_closed_set(replace(other, variant="f3"), backbone=tiny_backbone_112)
+    root = tmp_path / "results" / "closed_set" / "synthfer"
+    assert var.path == root / "clip_zeroshot~f3" / "fold_1.json" and var.variant == "f3"
+    assert var.method_label == "clip_zeroshot [f3]" and var.config["method_config"]["num_frames"] == 3
+    assert plain.path.read_text() == plain_file
+    table = cross_table([plain, var])
+    assert table.rows == ["Baseline 1", "Baseline 1 [f3]"]
+    assert table.value("Baseline 1 [f3]", "closed-set UAR") == pytest.approx(var.metrics["uar"])
+    with pytest.raises(ValueError, match="variant 'a b'"):
+        replace(other, variant="a b")

@@ -72,6 +72,15 @@ def test_finished_splits_are_skipped_and_table_is_stable(tmp_path, make_cfg, mon
     monkeypatch.setattr(open_set, "run_split", lambda *a, **k: pytest.fail("finished split redone"))
     run_open_set(make_cfg(tmp_path / "b", indices=(0, 1)))
 
+    # a finished split from another recipe is not passed off as this run's; a variant runs beside it
+    with pytest.raises(ValueError, match=r"another config \(train.epochs: 1 -> 2\)"):
+        run_open_set(make_cfg(tmp_path / "b", indices=(0,), epochs=2))
+    monkeypatch.setattr(open_set, "run_split", real)
+    [var] = run_open_set(make_cfg(tmp_path / "b", indices=(0,), epochs=2, variant="e2"))
+    assert var.path.parent.name == "clip_arpl~e2" and var.timing["epochs"] == 2
+    assert (tmp_path / "b" / "work" / "synth11" / "clip_arpl~e2").is_dir()
+    assert sorted(openset_table(again + [var], "auroc").rows) == ["clip_arpl", "clip_arpl [e2]"]
+
 
 @pytest.mark.parametrize("selection", ["best_on_val", "best_on_test"])
 def test_selection_options_are_labelled(tmp_path, make_cfg, selection):

@@ -24,7 +24,7 @@ from ovfer.protocols.common import RunConfig, evaluate, fit
 from ovfer.protocols.results import SplitResult, fold_stem, method_dir, save_result
 from ovfer.protocols.runs import (build_method, class_metrics, dataset_label, default_classes, finished,
                                   fold_records, keep_classes, last_epoch_metrics, plan_folds, score_arrays,
-                                  selection_plan, split_of)
+                                  reuse_finished, selection_plan, split_of)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ class ClosedSetConfig(RunConfig):
     work_dir: str = "runs/closed_set"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.seeds:
             raise ValueError("seeds is empty; give at least one seed, e.g. [0]")
         if not 0.0 <= self.val_fraction < 1.0:
@@ -66,7 +67,7 @@ def run_fold(cfg: ClosedSetConfig, fold: int | None, seed: int, records: Sequenc
     train_records, eval_fn, best_key = selection_plan(
         cfg.selection, method, train, test, test_classes=classes, val_fraction=cfg.val_fraction, seed=seed,
         loader=cfg.loader, precision=cfg.eval_precision, device=cfg.train.device)
-    work = Path(cfg.work_dir) / PROTOCOL / dataset / method_dir(cfg.method, cfg.selection) / fold_stem(fold, seed)
+    work = Path(cfg.work_dir) / PROTOCOL / dataset / method_dir(cfg.method, cfg.selection, cfg.variant) / fold_stem(fold, seed)
     fitted = fit(method, train_records, train_cfg, cfg.loader, work, eval_fn, best_key)
     out = evaluate(method, test, cfg.loader, cfg.eval_precision, cfg.train.device, keep_features=False)
     metrics = class_metrics(out, len(classes))
@@ -75,7 +76,7 @@ def run_fold(cfg: ClosedSetConfig, fold: int | None, seed: int, records: Sequenc
         metrics["last_epoch"] = last
     result = SplitResult(
         method=cfg.method, dataset=dataset, metrics=metrics, kind="closed_set", protocol=PROTOCOL, fold=fold,
-        classes=classes, selection=cfg.selection, seed=seed,
+        classes=classes, selection=cfg.selection, variant=cfg.variant, seed=seed,
         config=to_dict(cfg) | {"method_config": to_dict(mcfg)},
         timing={"train_s": fitted.seconds, "eval_s": out.seconds, "total_s": time.perf_counter() - t0,
                 "epochs": fitted.epochs, "train_clips": len(train_records), "test_clips": len(test),
@@ -104,11 +105,7 @@ def run_closed_set(cfg: ClosedSetConfig, records: Sequence[VideoRecord] | None =
         for seed in cfg.seeds:
             if fold_recs is None:
                 fold_recs = fold_records(cfg.data, fold, records)
-            key = (dataset_label(cfg.data, fold_recs), cfg.method, cfg.selection, fold, seed)
-            if key in done:
-                log.info("skip finished closed-set run %s %s", method_dir(cfg.method, cfg.selection),
-                         fold_stem(fold, seed))
-                out.append(done[key])
-                continue
-            out.append(run_fold(cfg, fold, seed, fold_recs, backbone))
+            key = (dataset_label(cfg.data, fold_recs), cfg.method, cfg.variant, cfg.selection, fold, seed)
+            prev = reuse_finished(done, key, cfg)
+            out.append(prev if prev is not None else run_fold(cfg, fold, seed, fold_recs, backbone))
     return out

@@ -17,7 +17,7 @@ from ovfer.engine.amp import autocast, resolve_precision
 from ovfer.engine.distributed import gather_numpy, make_loader
 from ovfer.engine.trainer import Trainer, TrainConfig, move_to_device, resolve_device
 from ovfer.protocols.data_source import DataSource
-from ovfer.protocols.results import Selection
+from ovfer.protocols.results import Selection, check_variant
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +46,18 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     loader: LoaderConfig = field(default_factory=LoaderConfig)
     selection: Selection = "last"
+    variant: str = ""
+    """Label of an option variant (e.g. ``frame_mean``): its results and checkpoints go to
+    ``<method>~<label>`` folders and tables show ``method [label]``, beside the plain run's."""
     val_fraction: float = 0.1
     """Held-out share of (known) training clips for ``best_on_val``."""
     eval_precision: str = "fp32"
     results_dir: str = "results"
     work_dir: str = "runs/protocol"
     save_scores: bool = True
+
+    def __post_init__(self) -> None:
+        check_variant(self.variant)
 
 
 @dataclass

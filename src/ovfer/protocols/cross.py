@@ -31,16 +31,22 @@ _COLUMNS = (("closed-set UAR", "closed", "uar"), ("closed-set WAR", "closed", "w
             ("zero-shot UAR", "zero", "uar"), ("zero-shot WAR", "zero", "war"),
             ("open-set AUROC", "open", "auroc"), ("open-set OSCR", "open", "oscr"))
 
-Row = tuple[str, str]  # (method, selection)
+Row = tuple[str, str, str]  # (method, variant, selection)
+
+
+def _row(r: SplitResult) -> Row:
+    return (r.method, r.variant, r.selection)
 
 
 def _row_label(row: Row) -> str:
-    return DISPLAY_NAMES.get(row[0], row[0]) + _SELECTION_LABEL.get(row[1], f" ({row[1]})")
+    variant = f" [{row[1]}]" if row[1] else ""
+    return DISPLAY_NAMES.get(row[0], row[0]) + variant + _SELECTION_LABEL.get(row[2], f" ({row[2]})")
 
 
-def _row_key(row: Row) -> tuple[int, str, int]:
+def _row_key(row: Row) -> tuple[int, str, str, int]:
+    """Paper order of methods; a method's variants right after its plain run."""
     order = list(DISPLAY_NAMES)
-    return (order.index(row[0]) if row[0] in order else len(order), row[0], _SELECTION_ORDER.get(row[1], 9))
+    return (order.index(row[0]) if row[0] in order else len(order), row[0], row[1], _SELECTION_ORDER.get(row[2], 9))
 
 
 def _fold_cells(rs: Sequence[SplitResult], rows: Sequence[Row], metric: str) -> dict[Row, Cell]:
@@ -49,7 +55,7 @@ def _fold_cells(rs: Sequence[SplitResult], rows: Sequence[Row], metric: str) -> 
     for r in rs:
         v = _metric(r, metric)
         if v is not None:
-            by_row[(r.method, r.selection)][r.fold if r.fold is not None else 0].append(v)
+            by_row[_row(r)][r.fold if r.fold is not None else 0].append(v)
     expected = max((len(f) for f in by_row.values()), default=0)
     return {row: Cell(_mean_over(by_row[row]), len(by_row[row]), expected) for row in rows if by_row.get(row)}
 
@@ -59,7 +65,7 @@ def _open_cells(rs: Sequence[SplitResult], rows: Sequence[Row], metric: str) -> 
     table = openset_table(rs, metric)
     out = {}
     for row in rows:
-        label = SplitResult(row[0], "", {}, selection=row[1]).method_label  # type: ignore[arg-type]
+        label = SplitResult(row[0], "", {}, variant=row[1], selection=row[2]).method_label  # type: ignore[arg-type]
         if label in table.rows:
             cells = table.cells[table.rows.index(label)]
             out[row] = Cell(cells[-1].value, sum(c.n for c in cells[:-1]), sum(c.expected for c in cells[:-1]))
@@ -110,7 +116,7 @@ def cross_table(results: Sequence[SplitResult], dataset: str | None = None, task
     if not picked:
         raise ValueError(f"no closed-set, zero-shot ({', '.join(zs)}) or open-set result"
                          + (f" for dataset '{dataset}'" if dataset else ""))
-    rows = sorted({(r.method, r.selection) for r in picked}, key=_row_key)
+    rows = sorted({_row(r) for r in picked}, key=_row_key)
     columns: list[str] = []
     grid: list[dict[Row, Cell]] = []
     notes: list[str] = []
@@ -120,10 +126,10 @@ def cross_table(results: Sequence[SplitResult], dataset: str | None = None, task
         zero_of: dict[Row, str] = {}
         for row in rows:
             for p in zs:
-                if any((r.method, r.selection) == row and r.protocol == p for r in here if r.kind == "zero_shot"):
+                if any(_row(r) == row and r.protocol == p for r in here if r.kind == "zero_shot"):
                     zero_of[row] = p
                     break
-        zero = [r for r in here if r.kind == "zero_shot" and zero_of.get((r.method, r.selection)) == r.protocol]
+        zero = [r for r in here if r.kind == "zero_shot" and zero_of.get(_row(r)) == r.protocol]
         otask = _open_task(here, ds, task)
         opened = [r for r in here if r.kind == "open_set" and r.task == otask
                   and (not openness or r.openness_tag in openness)]

@@ -23,8 +23,8 @@ from ovfer.engine.seed import seed_everything
 from ovfer.methods.base import build_config, create_method
 from ovfer.metrics.open_set import open_set_report
 from ovfer.protocols.common import RunConfig, evaluate, fit, stratified_holdout
-from ovfer.protocols.results import SplitResult, load_results, save_result
-from ovfer.protocols.runs import copy_backbone
+from ovfer.protocols.results import SplitResult, load_results, method_dir, save_result
+from ovfer.protocols.runs import copy_backbone, reuse_finished
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +41,6 @@ class OpenSetConfig(RunConfig):
     seed: int = 0
 
 
-def _run_name(cfg: OpenSetConfig) -> str:
-    """Work-folder name; result files are kept apart by ``SplitResult``'s own selection label."""
-    return cfg.method if cfg.selection == "last" else f"{cfg.method}@{cfg.selection}"
-
-
 def run_split(cfg: OpenSetConfig, split: OpenSetSplit, records: Sequence[VideoRecord],
               backbone: ClipBackbone | None = None) -> SplitResult:
     """Train and evaluate one split; returns (and writes) its result."""
@@ -58,7 +53,7 @@ def run_split(cfg: OpenSetConfig, split: OpenSetSplit, records: Sequence[VideoRe
     seed_everything(cfg.seed)  # parameters drawn at construction must not depend on earlier splits
     method = create_method(cfg.method, split.known, mcfg, backbone=bb)
     train_records = list(data.train)
-    work = Path(cfg.work_dir) / split.task / _run_name(cfg) / (split.name + (f"_seed{cfg.seed}" if cfg.seed else ""))
+    work = Path(cfg.work_dir) / split.task / method_dir(cfg.method, cfg.selection, cfg.variant) / (split.name + (f"_seed{cfg.seed}" if cfg.seed else ""))
     eval_fn, best_key = None, None
     if cfg.selection == "best_on_val" and method.trainable:
         train_records, val_records = stratified_holdout(train_records, cfg.val_fraction, cfg.seed)
@@ -85,7 +80,7 @@ def run_split(cfg: OpenSetConfig, split: OpenSetSplit, records: Sequence[VideoRe
         method=cfg.method, dataset=split.dataset, metrics=metrics, kind="open_set", task=split.task,
         openness_tag=split.openness_tag, K=split.K, U=split.U, openness=split.openness, split_index=split.index,
         run_index=split.run_index, known=list(split.known), unknown=list(split.unknown), selection=cfg.selection,
-        seed=cfg.seed, config=to_dict(cfg) | {"method_config": to_dict(mcfg)},
+        variant=cfg.variant, seed=cfg.seed, config=to_dict(cfg) | {"method_config": to_dict(mcfg)},
         timing={"train_s": fitted.seconds, "eval_s": known.seconds + unknown.seconds,
                 "eval_s_per_video": (known.seconds + unknown.seconds) / max(1, n_videos),
                 "total_s": time.perf_counter() - t0, "epochs": fitted.epochs,
@@ -112,14 +107,11 @@ def run_open_set(cfg: OpenSetConfig, records: Sequence[VideoRecord] | None = Non
         raise ValueError(f"task '{cfg.task}' has no split for openness={cfg.openness} indices={cfg.indices}")
     records = list(records) if records is not None else cfg.data.load()
     backbone = backbone if backbone is not None else ClipBackbone(cfg.backbone)
-    done = {(r.task, r.method, r.selection, r.openness_tag, r.split_index, r.seed or 0): r
+    done = {(r.task, r.method, r.variant, r.selection, r.openness_tag, r.split_index, r.seed or 0): r
             for r in load_results(cfg.results_dir) if r.kind == "open_set"} if Path(cfg.results_dir).exists() else {}
     out = []
     for split in splits:
-        key = (split.task, cfg.method, cfg.selection, split.openness_tag, split.index, cfg.seed)
-        if key in done:
-            log.info("skip finished split %s/%s (%s)", split.task, split.name, _run_name(cfg))
-            out.append(done[key])
-            continue
-        out.append(run_split(cfg, split, records, backbone))
+        key = (split.task, cfg.method, cfg.variant, cfg.selection, split.openness_tag, split.index, cfg.seed)
+        prev = reuse_finished(done, key, cfg)
+        out.append(prev if prev is not None else run_split(cfg, split, records, backbone))
     return out

@@ -7,8 +7,9 @@ Open-set (``kind = "open_set"``): one file per (task, method, split) at
 for a seed other than 0), e.g.
 ``results/mafw11/hesp/O(8:3)_0.json`` (the ':' of the tag is not allowed in Windows file
 names; POSIX only for now). ``method_dir`` is the method name, with
-``@best_on_val`` / ``@best_on_test`` appended when that selection rule was used, so runs of
-one method under two rules never overwrite each other.
+``~<variant>`` appended for a named option variant (``emoclip~frame_mean``) and
+``@best_on_val`` / ``@best_on_test`` when that selection rule was used, so runs of one
+method under two settings never overwrite each other.
 
 Closed-set / zero-shot (``kind = "closed_set" | "zero_shot"``): one file per (fold, seed) at
 ``<results_dir>/<protocol>/<dataset>/<method_dir>/<stem>.json`` with ``stem`` =
@@ -40,6 +41,7 @@ Keys (``null``/absent where they do not apply to the kind):
 ``task``           open-set task name (``ovfer.data.splits.TASKS``), e.g. "mafw11"
 ``protocol``       closed-set/zero-shot protocol name, e.g. "closed_set", "zero_shot", "loco"
 ``method``         registered method name; ``dataset`` dataset name
+``variant``        label of an option variant of the method ("" = the config's defaults run)
 ``openness_tag``   "O(K:U)"; ``K``, ``U``, ``openness`` (4 decimals); ``split_index`` (0–4 within
                    its openness); ``run_index`` (official run order)
 ``fold``           fold number (closed-set/zero-shot), null for a source without folds
@@ -69,6 +71,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -83,13 +86,22 @@ log = logging.getLogger(__name__)
 Kind = Literal["open_set", "closed_set", "zero_shot"]
 Selection = Literal["last", "best_on_val", "best_on_test"]
 
-__all__ = ["Kind", "Selection", "SplitResult", "fold_stem", "load_results", "method_dir", "result_path",
-           "save_result"]
+__all__ = ["Kind", "Selection", "SplitResult", "check_variant", "fold_stem", "load_results", "method_dir",
+           "result_path", "save_result"]
 
 
-def method_dir(method: str, selection: str = "last") -> str:
-    """Folder of a method's results: runs under another selection rule never overwrite ``last``."""
-    return method if selection == "last" else f"{method}@{selection}"
+def method_dir(method: str, selection: str = "last", variant: str = "") -> str:
+    """Folder of a method's results: a variant or another selection rule never overwrites
+    the plain run (``emoclip``, ``emoclip~frame_mean``, ``emoclip~frame_mean@best_on_val``)."""
+    name = f"{method}~{variant}" if variant else method
+    return name if selection == "last" else f"{name}@{selection}"
+
+
+def check_variant(variant: str) -> str:
+    """A variant label is part of folder names: letters, digits and ``_ - . +`` only."""
+    if variant and not re.fullmatch(r"[A-Za-z0-9_.+-]+", variant):
+        raise ValueError(f"variant '{variant}' may only hold letters, digits and _ - . + (it names folders)")
+    return variant
 
 
 def fold_stem(fold: int | None, seed: int | None = None) -> str:
@@ -123,6 +135,7 @@ class SplitResult:
     unknown: list[str] = field(default_factory=list)
     classes: list[str] = field(default_factory=list)
     selection: Selection = "last"
+    variant: str = ""
     seed: int | None = None
     config: dict[str, Any] = field(default_factory=dict)
     timing: dict[str, float] = field(default_factory=dict)
@@ -141,13 +154,14 @@ class SplitResult:
 
     @property
     def method_dir(self) -> str:
-        return method_dir(self.method, self.selection)
+        return method_dir(self.method, self.selection, self.variant)
 
     @property
     def method_label(self) -> str:
-        """Name shown in tables; test-set selection is labelled as such (SPEC §5.3)."""
+        """Name shown in tables; a variant in brackets, test-set selection labelled as such (SPEC §5.3)."""
         labels = {"last": "", "best_on_val": " (best on val)", "best_on_test": " (best on test)"}
-        return self.method + labels.get(self.selection, f" ({self.selection})")
+        return (self.method + (f" [{self.variant}]" if self.variant else "")
+                + labels.get(self.selection, f" ({self.selection})"))
 
     def relpath(self) -> Path:
         """Path of this result below a results directory."""

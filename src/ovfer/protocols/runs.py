@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from ovfer.backbones.clip import BackboneConfig, ClipBackbone
-from ovfer.config import to_dict
+from ovfer.config import config_diff, to_dict
 from ovfer.data.labels import LabelError, canonical_classes
 from ovfer.data.records import VideoRecord
 from ovfer.engine.seed import seed_everything
@@ -118,13 +118,40 @@ def build_method(name: str, classes: Sequence[str], backbone_cfg: BackboneConfig
 
 
 def finished(results_dir: str, kind: str, protocol: str) -> dict[tuple[Any, ...], SplitResult]:
-    """Existing results keyed by (dataset, method, selection, fold, seed): these runs are never redone."""
+    """Existing results keyed by (dataset, method, variant, selection, fold, seed): these runs are never redone."""
     try:
         results = load_results(results_dir)
     except FileNotFoundError:
         return {}
-    return {(r.dataset, r.method, r.selection, r.fold, r.seed or 0): r for r in results
+    return {(r.dataset, r.method, r.variant, r.selection, r.fold, r.seed or 0): r for r in results
             if r.kind == kind and r.protocol == protocol}
+
+
+RUN_SCOPE: tuple[str, ...] = (
+    "results_dir", "work_dir", "folds", "seeds", "indices", "openness", "save_scores", "method_config",
+    "train.device", "train.progress", "train.log_every", "train.checkpoint_every", "train.keep_last",
+    "loader.eval_batch_size", "loader.workers")
+"""Config keys that say which runs to do, where files go or how progress shows - not what a
+run computes; a finished result is reused whatever they hold."""
+
+
+def reuse_finished(done: Mapping[tuple[Any, ...], SplitResult], key: tuple[Any, ...], cfg: Any) -> SplitResult | None:
+    """The finished result for ``key`` if its run had this config, None if there is none.
+
+    A finished file made with another config is an error: skipping it would report its
+    numbers as this run's (e.g. an option variant written into the plain run's folder)."""
+    r = done.get(key)
+    if r is None:
+        return None
+    diff = config_diff(r.config, to_dict(cfg), RUN_SCOPE)
+    if diff:
+        shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(diff.items())[:4])
+        more = f" and {len(diff) - 4} more" if len(diff) > 4 else ""
+        raise ValueError(f"{r.path} is a finished run of '{r.method_dir}' made with another config ({shown}{more}). "
+                         "Give this run a `variant: <label>` (its results and checkpoints then get their own "
+                         "folders), another results_dir, or delete that file to redo the run.")
+    log.info("skip finished run %s", r.path)
+    return r
 
 
 @contextlib.contextmanager

@@ -42,7 +42,7 @@ from ovfer.protocols.loco import run_loco_fold
 from ovfer.protocols.results import Selection, SplitResult, fold_stem, method_dir, save_result
 from ovfer.protocols.runs import (build_method, class_metrics, dataset_label, default_classes, finished,
                                   fold_records, keep_classes, last_epoch_metrics, plan_folds, score_arrays,
-                                  selection_plan, split_of, using_classes)
+                                  reuse_finished, selection_plan, split_of, using_classes)
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,7 @@ class ZeroShotConfig(RunConfig):
     work_dir: str = "runs/zero_shot"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.mode not in PROTOCOLS:
             raise ValueError(f"mode must be one of {list(PROTOCOLS)}, got {self.mode!r}")
         if self.target is not None and self.mode != "captions":
@@ -178,7 +179,8 @@ class _Runner:
         t0 = time.perf_counter()
         cfg = self.cfg
         where = f"{cfg.protocol} {dataset} {fold_stem(fold, seed)}"
-        work = Path(cfg.work_dir) / cfg.protocol / dataset / method_dir(cfg.method, self.selection) / fold_stem(fold, seed)
+        work = (Path(cfg.work_dir) / cfg.protocol / dataset / method_dir(cfg.method, self.selection, cfg.variant)
+                / fold_stem(fold, seed))
         extra: dict[str, Any] = {}
         scores: dict[str, Any] | None = None
         if cfg.mode == "loco":
@@ -192,7 +194,7 @@ class _Runner:
         timing["total_s"] = time.perf_counter() - t0
         result = SplitResult(
             method=cfg.method, dataset=self.dataset_of(dataset), metrics=metrics, kind="zero_shot",
-            protocol=cfg.protocol, fold=fold, classes=classes, selection=self.selection, seed=seed,
+            protocol=cfg.protocol, fold=fold, classes=classes, selection=self.selection, variant=cfg.variant, seed=seed,
             config=to_dict(cfg) | {"method_config": to_dict(mcfg)}, timing=timing, extra=extra)
         if is_main():
             save_result(result, cfg.results_dir, scores if cfg.save_scores else None)
@@ -303,11 +305,7 @@ def run_zero_shot(cfg: ZeroShotConfig, records: Sequence[VideoRecord] | None = N
         fold_recs = fold_records(data, fold, records)
         dataset = dataset_label(cfg.data, fold_recs)
         for seed in cfg.seeds:
-            key = (runner.dataset_of(dataset), cfg.method, runner.selection, fold, seed)
-            if key in done:
-                log.info("skip finished %s run %s %s", cfg.protocol, method_dir(cfg.method, runner.selection),
-                         fold_stem(fold, seed))
-                out.append(done[key])
-                continue
-            out.append(runner.run(fold, seed, fold_recs, dataset))
+            key = (runner.dataset_of(dataset), cfg.method, cfg.variant, runner.selection, fold, seed)
+            prev = reuse_finished(done, key, cfg)
+            out.append(prev if prev is not None else runner.run(fold, seed, fold_recs, dataset))
     return out
