@@ -249,6 +249,19 @@ def test_cross_table_cells_partial_marks_and_notes(cross_dir):
     assert cross_table(load_results(cross_dir), task="compound").value("HESP", "open-set AUROC") == 1.0
 
 
+def test_cross_zero_shot_column_marks_fewer_folds_across_protocols():
+    from ovfer.protocols.cross import cross_table
+
+    rs = [_closed("clip_zeroshot", f, 20.0 + f, 30.0, "zero_shot", "zero_shot") for f in (1, 2, 3)]
+    rs += [_closed("emoclip", 1, 25.0, 33.0, "zero_shot_captions", "zero_shot"),
+           _closed("emoclip", 1, 15.0, 13.0, "zero_shot_captions", "zero_shot", variant="frame_mean")]
+    t = cross_table(rs, dataset="mafw")
+    assert t.rows == ["Baseline 1", "EmoCLIP", "EmoCLIP [frame_mean]"]
+    # one fold of a caption-trained row against three of the direct row: one column, one yardstick
+    assert [(c.n, c.expected) for c in (t.cells[i][2] for i in range(3))] == [(3, 3), (1, 3), (1, 3)]
+    assert "| EmoCLIP [frame_mean] | – | – | 15.00 (1/3) | 13.00 (1/3) | – | – |" in to_markdown([t])
+
+
 def test_report_cli_writes_the_cross_table(cross_dir, tmp_path, capsys):
     from ovfer.cli.__main__ import main
 

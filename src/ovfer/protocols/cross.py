@@ -144,7 +144,8 @@ def cross_table(results: Sequence[SplitResult], dataset: str | None = None, task
                 cells: dict[Row, Cell] = {}
                 for p in zs:
                     cells.update(_fold_cells([r for r in zero if r.protocol == p], rows, metric))
-                grid.append(cells)
+                most = max((c.n for c in cells.values()), default=0)  # one column: one yardstick
+                grid.append({row: Cell(c.value, c.n, most) for row, c in cells.items()})
                 used = sorted({(zero_of[row], _row_label(row)) for row in rows if row in zero_of})
                 by_p = {p: [lbl for q, lbl in used if q == p] for p in zs}
                 src = ("; ".join(f"protocol {p} ({', '.join(lbls)})" for p, lbls in by_p.items() if lbls)
