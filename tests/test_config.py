@@ -27,3 +27,14 @@ def test_ignored_keys_and_prefixes():
 
 def test_a_mapping_against_a_value_is_a_difference():
     assert config_diff({"a": {"b": 1}}, {"a": None}) == {"a": ({"b": 1}, None)}
+
+
+def test_paths_compare_by_the_file_they_name(tmp_path, monkeypatch):
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "clip.safetensors").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    old = {"backbone": {"pretrained": str(tmp_path / "runs" / "clip.safetensors")}}
+    assert config_diff(old, {"backbone": {"pretrained": "runs/./clip.safetensors"}}, paths=True) == {}
+    assert config_diff(old, {"backbone": {"pretrained": "runs/clip.safetensors"}}) != {}  # off by default
+    other = {"backbone": {"pretrained": "runs/other.safetensors"}}  # another (missing) file stays different
+    assert list(config_diff(old, other, paths=True)) == ["backbone.pretrained"]

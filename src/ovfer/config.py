@@ -126,17 +126,28 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return conv(cfg)
 
 
-def config_diff(old: Mapping[str, Any], new: Mapping[str, Any], ignore: Sequence[str] = ()) -> dict[str, tuple[Any, Any]]:
+def config_diff(old: Mapping[str, Any], new: Mapping[str, Any], ignore: Sequence[str] = (),
+                paths: bool = False) -> dict[str, tuple[Any, Any]]:
     """Dotted keys whose values differ between two config dicts, as ``{key: (old, new)}``.
 
     Keys present on one side only are not compared, so a file written before an option
     existed still matches a config that leaves the option at its default. ``ignore`` holds
     dotted keys (or prefixes) that do not change what a run computes (paths, progress bars).
+    ``paths``: strings naming existing files or folders compare by their resolved path, so
+    ``runs/x`` and ``/repo/runs/x`` are one file.
     """
     out: dict[str, tuple[Any, Any]] = {}
 
     def norm(v: Any) -> Any:
-        return [norm(x) for x in v] if isinstance(v, (list, tuple)) else v
+        if isinstance(v, (list, tuple)):
+            return [norm(x) for x in v]
+        if paths and isinstance(v, str) and v and "\n" not in v:
+            try:
+                p = Path(v)
+                return str(p.resolve()) if p.exists() else v
+            except (OSError, ValueError):
+                return v
+        return v
 
     def walk(a: Mapping[str, Any], b: Mapping[str, Any], prefix: str) -> None:
         for k in a.keys() & b.keys():

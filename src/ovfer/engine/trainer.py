@@ -506,7 +506,8 @@ class Trainer:
         st = load_checkpoint(path, expected_method=getattr(self.method, "name", type(self.method).__name__),
                              expected_classes=classes, expected_arch=arch_name(self.method))
         stored = (st.get("config") or {}).get("method") if isinstance(st.get("config"), dict) else None
-        diff = config_diff(stored, self.method.config_dict(), ("backbone.cache_dir",)) if isinstance(stored, dict) else {}
+        diff = (config_diff(stored, self.method.config_dict(), ("backbone.cache_dir",), paths=True)
+                if isinstance(stored, dict) else {})
         if diff:  # same shapes, other model: resuming would train a mix of the two
             shown = "; ".join(f"{k}: {x!r} -> {y!r}" for k, (x, y) in list(diff.items())[:4])
             raise CheckpointError(f"{path} was written by a run with another method config ({shown}); "

@@ -128,11 +128,15 @@ def finished(results_dir: str, kind: str, protocol: str) -> dict[tuple[Any, ...]
 
 
 RUN_SCOPE: tuple[str, ...] = (
-    "results_dir", "work_dir", "folds", "seeds", "indices", "openness", "save_scores", "method_config",
-    "train.device", "train.progress", "train.log_every", "train.checkpoint_every", "train.keep_last",
-    "loader.eval_batch_size", "loader.workers")
+    "results_dir", "work_dir", "folds", "seeds", "indices", "openness", "save_scores", "method_overrides",
+    "backbone.cache_dir", "method_config.backbone.cache_dir", "train.device", "train.progress",
+    "train.log_every", "train.checkpoint_every", "train.keep_last", "loader.eval_batch_size", "loader.workers")
 """Config keys that say which runs to do, where files go or how progress shows - not what a
-run computes; a finished result is reused whatever they hold."""
+run computes; a finished result is reused whatever they hold. ``method_overrides`` is compared
+through the method config it resolves to (order and spelling of the overrides do not count)."""
+
+TRAIN_SCOPE: tuple[str, ...] = ("train", "selection", "val_fraction", "loader.batch_size", "loader.drop_last")
+"""Also ignored when the finished run trained nothing (zero-shot direct runs, frozen methods)."""
 
 
 def reuse_finished(done: Mapping[tuple[Any, ...], SplitResult], key: tuple[Any, ...], cfg: Any) -> SplitResult | None:
@@ -143,7 +147,11 @@ def reuse_finished(done: Mapping[tuple[Any, ...], SplitResult], key: tuple[Any, 
     r = done.get(key)
     if r is None:
         return None
-    diff = config_diff(r.config, to_dict(cfg), RUN_SCOPE)
+    mcfg = build_config(cfg.method, {"backbone": to_dict(cfg.backbone)}, cfg.method_overrides)
+    now = to_dict(cfg) | {"method_config": to_dict(mcfg)}
+    trained = bool(r.timing.get("epochs")) or bool(r.timing.get("train_s"))
+    ignore = RUN_SCOPE + (() if trained else TRAIN_SCOPE)
+    diff = config_diff(r.config, now, ignore, paths=True)
     if diff:
         shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(diff.items())[:4])
         more = f" and {len(diff) - 4} more" if len(diff) > 4 else ""
