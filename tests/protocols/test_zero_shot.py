@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -198,6 +200,10 @@ def test_loco_protocol_trains_without_k_and_resumes_per_class(tmp_path, make_cfg
     assert res.metrics["uar"] == pytest.approx((50.0 + 200.0 / 3 + 100.0) / 3)
     assert res.metrics["war"] == pytest.approx(100.0 * 4 / 6)
     assert res.metrics["loco"]["happiness"] == {"n": 3, "correct": 2, "recall": pytest.approx(200.0 / 3)}
+    # a finished class part from another recipe is not mixed into a re-run fold's numbers
+    (tmp_path / "results").rename(tmp_path / "old_results")
+    with pytest.raises(ValueError, match=r"LOCO part .*class_anger.* another config \(train.epochs: 1 -> 2\)"):
+        run_zero_shot(replace(cfg, train=replace(cfg.train, epochs=2)), records=_records(), backbone=tiny_backbone_112)
 
 
 def test_compound_mode_records_four_metrics(tmp_path, make_cfg, tiny_backbone_112):

@@ -13,6 +13,7 @@ held-out class went; a precision (or F1) read off it would mix models and is not
 from __future__ import annotations
 
 import io
+import json
 import logging
 import time
 from dataclasses import replace
@@ -26,7 +27,8 @@ from ovfer.data.records import VideoRecord
 from ovfer.engine.distributed import is_main
 from ovfer.fsutil import atomic_write
 from ovfer.protocols.common import evaluate, fit
-from ovfer.protocols.runs import build_method, selection_plan, using_classes
+from ovfer.protocols.results import jsonable
+from ovfer.protocols.runs import build_method, check_same_config, run_config, selection_plan, using_classes
 
 if TYPE_CHECKING:
     from ovfer.protocols.zero_shot import ZeroShotConfig
@@ -61,18 +63,20 @@ def loco_report(rows: Mapping[str, tuple[np.ndarray, np.ndarray]], classes: Sequ
     }
 
 
-def _save_row(path: Path, logits: np.ndarray, labels: np.ndarray, ids: Sequence[str]) -> None:
+def _save_row(path: Path, logits: np.ndarray, labels: np.ndarray, ids: Sequence[str], config: str) -> None:
     def write(fh: Any) -> None:
         buf = io.BytesIO()
-        np.savez(buf, logits=logits, labels=labels, ids=np.asarray(list(ids), dtype=str))
+        np.savez(buf, logits=logits, labels=labels, ids=np.asarray(list(ids), dtype=str), config=np.asarray(config))
         fh.write(buf.getvalue())
 
     atomic_write(path, write)
 
 
-def _load_row(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _load_row(path: Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any] | None]:
+    """(logits, labels, the config that made them; None in parts written before it was stored)."""
     with np.load(path) as z:
-        return z["logits"], z["labels"]
+        config = json.loads(str(z["config"])) if "config" in z.files else None
+        return z["logits"], z["labels"], config
 
 
 def run_loco_fold(cfg: ZeroShotConfig, classes: Sequence[str], train: Sequence[VideoRecord],
@@ -93,8 +97,11 @@ def run_loco_fold(cfg: ZeroShotConfig, classes: Sequence[str], train: Sequence[V
             continue
         part = work / f"class_{k}" / "loco.npz"
         if part.is_file():
+            logits, labels, made_by = _load_row(part)
+            if made_by is not None:  # a part from another recipe would be mixed into this fold's numbers
+                check_same_config(made_by, cfg, f"LOCO part {part}")
             log.info("LOCO: class '%s' already done (%s)", k, part)
-            rows[k] = _load_row(part)
+            rows[k] = (logits, labels)
             continue
         remaining = [c for c in classes if c != k]
         train_k = [r for r in train if k not in r.label]
@@ -106,7 +113,7 @@ def run_loco_fold(cfg: ZeroShotConfig, classes: Sequence[str], train: Sequence[V
         with using_classes(method, classes):
             out = evaluate(method, test_k, cfg.loader, cfg.eval_precision, cfg.train.device, keep_features=False)
         if is_main():
-            _save_row(part, out.logits, out.labels, out.ids)
+            _save_row(part, out.logits, out.labels, out.ids, json.dumps(jsonable(run_config(cfg))))
         rows[k] = (out.logits, out.labels)
         timing["train_s"] += fitted.seconds
         timing["eval_s"] += out.seconds

@@ -86,8 +86,8 @@ log = logging.getLogger(__name__)
 Kind = Literal["open_set", "closed_set", "zero_shot"]
 Selection = Literal["last", "best_on_val", "best_on_test"]
 
-__all__ = ["Kind", "Selection", "SplitResult", "check_variant", "fold_stem", "load_results", "method_dir",
-           "result_path", "save_result"]
+__all__ = ["Kind", "Selection", "SplitResult", "check_variant", "fold_stem", "jsonable", "load_results",
+           "method_dir", "result_path", "save_result"]
 
 
 def method_dir(method: str, selection: str = "last", variant: str = "") -> str:
@@ -208,12 +208,12 @@ def result_path(results_dir: str | Path, result: SplitResult) -> Path:
     return Path(results_dir) / result.relpath()
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
     """Plain JSON values: numpy scalars/arrays to Python, NaN/inf to null (strict JSON has neither)."""
     if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, np.ndarray)):
-        return [_jsonable(v) for v in (obj.tolist() if isinstance(obj, np.ndarray) else obj)]
+        return [jsonable(v) for v in (obj.tolist() if isinstance(obj, np.ndarray) else obj)]
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):
@@ -235,7 +235,7 @@ def save_result(result: SplitResult, results_dir: str | Path, scores: Mapping[st
         arrays = {k: np.asarray(v) for k, v in scores.items() if v is not None}
         atomic_write(npz, lambda fh: _save_npz(fh, arrays))
         result.scores_file = npz.name
-    text = json.dumps(_jsonable(result.to_json()), indent=1, allow_nan=False)
+    text = json.dumps(jsonable(result.to_json()), indent=1, allow_nan=False)
     atomic_write(path, lambda fh: fh.write((text + "\n").encode("utf-8")))
     result.path = path
     return path

@@ -139,6 +139,23 @@ TRAIN_SCOPE: tuple[str, ...] = ("train", "selection", "val_fraction", "loader.ba
 """Also ignored when the finished run trained nothing (zero-shot direct runs, frozen methods)."""
 
 
+def run_config(cfg: Any) -> dict[str, Any]:
+    """What a result file stores as its ``config``: the run's config and the method config it resolves to."""
+    mcfg = build_config(cfg.method, {"backbone": to_dict(cfg.backbone)}, cfg.method_overrides)
+    return to_dict(cfg) | {"method_config": to_dict(mcfg)}
+
+
+def check_same_config(stored: Mapping[str, Any], cfg: Any, what: str, trained: bool = True) -> None:
+    """Raise when ``stored`` (a finished run's config) differs from ``cfg`` in what a run computes."""
+    diff = config_diff(stored, run_config(cfg), RUN_SCOPE + (() if trained else TRAIN_SCOPE), paths=True)
+    if diff:
+        shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(diff.items())[:4])
+        more = f" and {len(diff) - 4} more" if len(diff) > 4 else ""
+        raise ValueError(f"{what} was made with another config ({shown}{more}). Give this run a "
+                         "`variant: <label>` (its results and checkpoints then get their own folders), "
+                         "another results_dir, or delete that file to redo the run.")
+
+
 def reuse_finished(done: Mapping[tuple[Any, ...], SplitResult], key: tuple[Any, ...], cfg: Any) -> SplitResult | None:
     """The finished result for ``key`` if its run had this config, None if there is none.
 
@@ -147,17 +164,8 @@ def reuse_finished(done: Mapping[tuple[Any, ...], SplitResult], key: tuple[Any, 
     r = done.get(key)
     if r is None:
         return None
-    mcfg = build_config(cfg.method, {"backbone": to_dict(cfg.backbone)}, cfg.method_overrides)
-    now = to_dict(cfg) | {"method_config": to_dict(mcfg)}
     trained = bool(r.timing.get("epochs")) or bool(r.timing.get("train_s"))
-    ignore = RUN_SCOPE + (() if trained else TRAIN_SCOPE)
-    diff = config_diff(r.config, now, ignore, paths=True)
-    if diff:
-        shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(diff.items())[:4])
-        more = f" and {len(diff) - 4} more" if len(diff) > 4 else ""
-        raise ValueError(f"{r.path} is a finished run of '{r.method_dir}' made with another config ({shown}{more}). "
-                         "Give this run a `variant: <label>` (its results and checkpoints then get their own "
-                         "folders), another results_dir, or delete that file to redo the run.")
+    check_same_config(r.config, cfg, f"{r.path}, a finished run of '{r.method_dir}',", trained)
     log.info("skip finished run %s", r.path)
     return r
 

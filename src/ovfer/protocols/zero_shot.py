@@ -29,12 +29,11 @@ from typing import Any, Literal, Sequence
 import numpy as np
 
 from ovfer.backbones.clip import ClipBackbone
-from ovfer.config import to_dict
 from ovfer.data.labels import canonical_classes
 from ovfer.data.records import VideoRecord
 from ovfer.engine.checkpoint import CheckpointError, load_checkpoint
 from ovfer.engine.distributed import is_main
-from ovfer.methods.base import METHODS, Method, build_config, list_methods
+from ovfer.methods.base import METHODS, Method, list_methods
 from ovfer.metrics.classification import ovr_auc
 from ovfer.protocols.common import EvalOutputs, RunConfig, evaluate, fit
 from ovfer.protocols.data_source import DataSource
@@ -42,7 +41,7 @@ from ovfer.protocols.loco import run_loco_fold
 from ovfer.protocols.results import Selection, SplitResult, fold_stem, method_dir, save_result
 from ovfer.protocols.runs import (build_method, class_metrics, dataset_label, default_classes, finished,
                                   fold_records, keep_classes, last_epoch_metrics, plan_folds, score_arrays,
-                                  reuse_finished, selection_plan, split_of, using_classes)
+                                  reuse_finished, run_config, selection_plan, split_of, using_classes)
 
 log = logging.getLogger(__name__)
 
@@ -190,12 +189,11 @@ class _Runner:
             metrics, timing = run_loco_fold(cfg, classes, train, test, work, seed, self.backbone)
         else:
             classes, metrics, timing, scores, extra = self._train_and_test(fold, seed, records, where, work)
-        mcfg = build_config(cfg.method, {"backbone": to_dict(cfg.backbone)}, cfg.method_overrides)
         timing["total_s"] = time.perf_counter() - t0
         result = SplitResult(
             method=cfg.method, dataset=self.dataset_of(dataset), metrics=metrics, kind="zero_shot",
             protocol=cfg.protocol, fold=fold, classes=classes, selection=self.selection, variant=cfg.variant, seed=seed,
-            config=to_dict(cfg) | {"method_config": to_dict(mcfg)}, timing=timing, extra=extra)
+            config=run_config(cfg), timing=timing, extra=extra)
         if is_main():
             save_result(result, cfg.results_dir, scores if cfg.save_scores else None)
         log.info("%s %s: WAR %.2f UAR %.2f (%.0fs)", result.method_label, where, metrics["war"], metrics["uar"],
