@@ -164,6 +164,12 @@ def config_diff(old: Mapping[str, Any], new: Mapping[str, Any], ignore: Sequence
     return dict(sorted(out.items()))
 
 
+def describe_diff(diff: Mapping[str, tuple[Any, Any]], limit: int = 4) -> str:
+    """``"train.epochs: 12 -> 30; ..."`` for error messages (the first ``limit`` keys)."""
+    text = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(diff.items())[:limit])
+    return text + (f" and {len(diff) - limit} more" if len(diff) > limit else "")
+
+
 def override(cfg: C, assignments: Sequence[str]) -> C:
     """Return a copy of ``cfg`` with ``a.b=value`` assignments applied (values parsed as YAML)."""
     data = to_dict(cfg)

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ovfer.config import config_diff, to_dict
+from ovfer.config import config_diff, describe_diff, to_dict
 from ovfer.engine.amp import Precision, autocast, make_grad_scaler, resolve_precision
 from ovfer.engine.checkpoint import CheckpointError, CheckpointManager, load_checkpoint, save_checkpoint
 from ovfer.engine.distributed import (all_gather_object, all_reduce_mean, barrier, is_main, local_rank,
@@ -505,12 +505,10 @@ class Trainer:
         classes = list(getattr(self.method, "classnames", ()) or ()) or None
         st = load_checkpoint(path, expected_method=getattr(self.method, "name", type(self.method).__name__),
                              expected_classes=classes, expected_arch=arch_name(self.method))
-        stored = (st.get("config") or {}).get("method") if isinstance(st.get("config"), dict) else None
-        diff = (config_diff(stored, self.method.config_dict(), ("backbone.cache_dir",), paths=True)
-                if isinstance(stored, dict) else {})
+        stored = st["config"].get("method") if isinstance(st.get("config"), dict) else None
+        diff = config_diff(stored, self.method.config_dict(), ("backbone.cache_dir",), paths=True) if stored else {}
         if diff:  # same shapes, other model: resuming would train a mix of the two
-            shown = "; ".join(f"{k}: {x!r} -> {y!r}" for k, (x, y) in list(diff.items())[:4])
-            raise CheckpointError(f"{path} was written by a run with another method config ({shown}); "
+            raise CheckpointError(f"{path} was written by a run with another method config ({describe_diff(diff)}); "
                                   "resume it with that config, or use another work_dir (or a `variant`) for this one")
         weights = st.get("model_full") or st["model"]
         missing, unexpected = self.method.load_state_dict(weights, strict=False)

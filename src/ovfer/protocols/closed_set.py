@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import Sequence
 
 from ovfer.backbones.clip import ClipBackbone
-from ovfer.config import to_dict
 from ovfer.data.records import VideoRecord
 from ovfer.engine.distributed import is_main
 from ovfer.protocols.common import RunConfig, evaluate, fit
 from ovfer.protocols.results import SplitResult, fold_stem, method_dir, save_result
 from ovfer.protocols.runs import (build_method, class_metrics, dataset_label, default_classes, finished,
                                   fold_records, keep_classes, last_epoch_metrics, plan_folds, score_arrays,
-                                  reuse_finished, selection_plan, split_of)
+                                  reuse_finished, run_config, selection_plan, split_of)
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +61,13 @@ def run_fold(cfg: ClosedSetConfig, fold: int | None, seed: int, records: Sequenc
     test = keep_classes(split_of(records, "test"), classes, f"{where} test")
     if not train or not test:
         raise ValueError(f"{where}: {len(train)} training and {len(test)} test clips of classes {classes}")
-    method, mcfg = build_method(cfg.method, classes, cfg.backbone, cfg.method_overrides, backbone, seed)
+    method, _ = build_method(cfg.method, classes, cfg.backbone, cfg.method_overrides, backbone, seed)
     train_cfg = replace(cfg.train, seed=seed)
     train_records, eval_fn, best_key = selection_plan(
         cfg.selection, method, train, test, test_classes=classes, val_fraction=cfg.val_fraction, seed=seed,
         loader=cfg.loader, precision=cfg.eval_precision, device=cfg.train.device)
-    work = Path(cfg.work_dir) / PROTOCOL / dataset / method_dir(cfg.method, cfg.selection, cfg.variant) / fold_stem(fold, seed)
+    work = (Path(cfg.work_dir) / PROTOCOL / dataset / method_dir(cfg.method, cfg.selection, cfg.variant)
+            / fold_stem(fold, seed))
     fitted = fit(method, train_records, train_cfg, cfg.loader, work, eval_fn, best_key)
     out = evaluate(method, test, cfg.loader, cfg.eval_precision, cfg.train.device, keep_features=False)
     metrics = class_metrics(out, len(classes))
@@ -77,7 +77,7 @@ def run_fold(cfg: ClosedSetConfig, fold: int | None, seed: int, records: Sequenc
     result = SplitResult(
         method=cfg.method, dataset=dataset, metrics=metrics, kind="closed_set", protocol=PROTOCOL, fold=fold,
         classes=classes, selection=cfg.selection, variant=cfg.variant, seed=seed,
-        config=to_dict(cfg) | {"method_config": to_dict(mcfg)},
+        config=run_config(cfg),
         timing={"train_s": fitted.seconds, "eval_s": out.seconds, "total_s": time.perf_counter() - t0,
                 "epochs": fitted.epochs, "train_clips": len(train_records), "test_clips": len(test),
                 "selected_epoch": -1 if fitted.selected_epoch is None else fitted.selected_epoch},

@@ -16,7 +16,7 @@ from typing import Sequence
 
 
 from ovfer.protocols.report import Cell, Table, _mean_over, _metric, openset_table
-from ovfer.protocols.results import SplitResult
+from ovfer.protocols.results import SplitResult, run_label
 
 #: Row order and names (SPEC §1); other methods follow in name order.
 DISPLAY_NAMES: dict[str, str] = {"hesp": "HESP", "clip_zeroshot": "Baseline 1", "clip_arpl": "Baseline 2",
@@ -26,7 +26,6 @@ ZERO_SHOT_PROTOCOLS: tuple[str, ...] = ("zero_shot", "zero_shot_captions")
 OPEN_TASKS: dict[str, str] = {"afew": "afew7", "mafw": "mafw11", "dfew": "dfew7", "synthfer": "synth11"}
 """The open-set task shown for a dataset when its results hold several (the single-label one)."""
 _SELECTION_ORDER = {"last": 0, "best_on_val": 1, "best_on_test": 2}
-_SELECTION_LABEL = {"last": "", "best_on_val": " (best on val)", "best_on_test": " (best on test)"}
 _COLUMNS = (("closed-set UAR", "closed", "uar"), ("closed-set WAR", "closed", "war"),
             ("zero-shot UAR", "zero", "uar"), ("zero-shot WAR", "zero", "war"),
             ("open-set AUROC", "open", "auroc"), ("open-set OSCR", "open", "oscr"))
@@ -39,14 +38,14 @@ def _row(r: SplitResult) -> Row:
 
 
 def _row_label(row: Row) -> str:
-    variant = f" [{row[1]}]" if row[1] else ""
-    return DISPLAY_NAMES.get(row[0], row[0]) + variant + _SELECTION_LABEL.get(row[2], f" ({row[2]})")
+    return run_label(DISPLAY_NAMES.get(row[0], row[0]), row[1], row[2])
 
 
 def _row_key(row: Row) -> tuple[int, str, str, int]:
     """Paper order of methods; a method's variants right after its plain run."""
     order = list(DISPLAY_NAMES)
-    return (order.index(row[0]) if row[0] in order else len(order), row[0], row[1], _SELECTION_ORDER.get(row[2], 9))
+    return (order.index(row[0]) if row[0] in order else len(order), row[0], row[1],
+            _SELECTION_ORDER.get(row[2], 9))
 
 
 def _fold_cells(rs: Sequence[SplitResult], rows: Sequence[Row], metric: str) -> dict[Row, Cell]:
@@ -65,7 +64,7 @@ def _open_cells(rs: Sequence[SplitResult], rows: Sequence[Row], metric: str) -> 
     table = openset_table(rs, metric)
     out = {}
     for row in rows:
-        label = SplitResult(row[0], "", {}, variant=row[1], selection=row[2]).method_label  # type: ignore[arg-type]
+        label = run_label(*row)
         if label in table.rows:
             cells = table.cells[table.rows.index(label)]
             out[row] = Cell(cells[-1].value, sum(c.n for c in cells[:-1]), sum(c.expected for c in cells[:-1]))

@@ -24,7 +24,7 @@ from ovfer.methods.base import build_config, create_method
 from ovfer.metrics.open_set import open_set_report
 from ovfer.protocols.common import RunConfig, evaluate, fit, stratified_holdout
 from ovfer.protocols.results import SplitResult, load_results, method_dir, save_result
-from ovfer.protocols.runs import copy_backbone, reuse_finished
+from ovfer.protocols.runs import copy_backbone, reuse_finished, run_config
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,8 @@ def run_split(cfg: OpenSetConfig, split: OpenSetSplit, records: Sequence[VideoRe
     seed_everything(cfg.seed)  # parameters drawn at construction must not depend on earlier splits
     method = create_method(cfg.method, split.known, mcfg, backbone=bb)
     train_records = list(data.train)
-    work = Path(cfg.work_dir) / split.task / method_dir(cfg.method, cfg.selection, cfg.variant) / (split.name + (f"_seed{cfg.seed}" if cfg.seed else ""))
+    work = (Path(cfg.work_dir) / split.task / method_dir(cfg.method, cfg.selection, cfg.variant)
+            / (split.name + (f"_seed{cfg.seed}" if cfg.seed else "")))
     eval_fn, best_key = None, None
     if cfg.selection == "best_on_val" and method.trainable:
         train_records, val_records = stratified_holdout(train_records, cfg.val_fraction, cfg.seed)
@@ -80,7 +81,7 @@ def run_split(cfg: OpenSetConfig, split: OpenSetSplit, records: Sequence[VideoRe
         method=cfg.method, dataset=split.dataset, metrics=metrics, kind="open_set", task=split.task,
         openness_tag=split.openness_tag, K=split.K, U=split.U, openness=split.openness, split_index=split.index,
         run_index=split.run_index, known=list(split.known), unknown=list(split.unknown), selection=cfg.selection,
-        variant=cfg.variant, seed=cfg.seed, config=to_dict(cfg) | {"method_config": to_dict(mcfg)},
+        variant=cfg.variant, seed=cfg.seed, config=run_config(cfg),
         timing={"train_s": fitted.seconds, "eval_s": known.seconds + unknown.seconds,
                 "eval_s_per_video": (known.seconds + unknown.seconds) / max(1, n_videos),
                 "total_s": time.perf_counter() - t0, "epochs": fitted.epochs,

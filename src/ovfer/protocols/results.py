@@ -87,7 +87,7 @@ Kind = Literal["open_set", "closed_set", "zero_shot"]
 Selection = Literal["last", "best_on_val", "best_on_test"]
 
 __all__ = ["Kind", "Selection", "SplitResult", "check_variant", "fold_stem", "jsonable", "load_results",
-           "method_dir", "result_path", "save_result"]
+           "method_dir", "result_path", "run_label", "save_result"]
 
 
 def method_dir(method: str, selection: str = "last", variant: str = "") -> str:
@@ -95,6 +95,15 @@ def method_dir(method: str, selection: str = "last", variant: str = "") -> str:
     the plain run (``emoclip``, ``emoclip~frame_mean``, ``emoclip~frame_mean@best_on_val``)."""
     name = f"{method}~{variant}" if variant else method
     return name if selection == "last" else f"{name}@{selection}"
+
+
+_SELECTION_LABELS = {"last": "", "best_on_val": " (best on val)", "best_on_test": " (best on test)"}
+
+
+def run_label(name: str, variant: str = "", selection: str = "last") -> str:
+    """Name shown in tables: ``emoclip [frame_mean] (best on test)``; test-set selection is
+    always labelled as such (SPEC §5.3)."""
+    return name + (f" [{variant}]" if variant else "") + _SELECTION_LABELS.get(selection, f" ({selection})")
 
 
 def check_variant(variant: str) -> str:
@@ -158,10 +167,7 @@ class SplitResult:
 
     @property
     def method_label(self) -> str:
-        """Name shown in tables; a variant in brackets, test-set selection labelled as such (SPEC §5.3)."""
-        labels = {"last": "", "best_on_val": " (best on val)", "best_on_test": " (best on test)"}
-        return (self.method + (f" [{self.variant}]" if self.variant else "")
-                + labels.get(self.selection, f" ({self.selection})"))
+        return run_label(self.method, self.variant, self.selection)
 
     def relpath(self) -> Path:
         """Path of this result below a results directory."""

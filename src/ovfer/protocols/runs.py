@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from ovfer.backbones.clip import BackboneConfig, ClipBackbone
-from ovfer.config import config_diff, to_dict
+from ovfer.config import config_diff, describe_diff, to_dict
 from ovfer.data.labels import LabelError, canonical_classes
 from ovfer.data.records import VideoRecord
 from ovfer.engine.seed import seed_everything
@@ -149,9 +149,7 @@ def check_same_config(stored: Mapping[str, Any], cfg: Any, what: str, trained: b
     """Raise when ``stored`` (a finished run's config) differs from ``cfg`` in what a run computes."""
     diff = config_diff(stored, run_config(cfg), RUN_SCOPE + (() if trained else TRAIN_SCOPE), paths=True)
     if diff:
-        shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(diff.items())[:4])
-        more = f" and {len(diff) - 4} more" if len(diff) > 4 else ""
-        raise ValueError(f"{what} was made with another config ({shown}{more}). Give this run a "
+        raise ValueError(f"{what} was made with another config ({describe_diff(diff)}). Give this run a "
                          "`variant: <label>` (its results and checkpoints then get their own folders), "
                          "another results_dir, or delete that file to redo the run.")
 
